@@ -1,0 +1,1 @@
+//! zsso facade (being written)

@@ -1,0 +1,192 @@
+//! The one error type of zsso.
+//!
+//! Every variant says where the problem is (backend, table, row, file, line) and keeps its
+//! cause as a [`std::error::Error::source`], so that a caller can print the whole chain.
+//! Messages are lowercase and never contain a key, a password or a decrypted value.
+
+use std::path::PathBuf;
+
+/// A boxed error from a lower layer (a database driver, a parser).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The result type of zsso.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in zsso.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done, such as "cannot read".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A database operation failed.
+    #[error("{backend}: {context}")]
+    Database {
+        /// The backend, such as "sqlite".
+        backend: &'static str,
+        /// What was being done, with the table and row where known.
+        context: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A database URL could not be understood.
+    #[error("invalid database url {url}: {reason}")]
+    InvalidUrl {
+        /// The URL, with any password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// No backend handles this URL scheme (or it was not compiled in).
+    #[error("unsupported database url scheme `{scheme}`: {reason}")]
+    UnsupportedScheme {
+        /// The scheme, such as `postgres`.
+        scheme: String,
+        /// Which schemes this build supports.
+        reason: String,
+    },
+
+    /// A config file (secrets.conf, server.conf) is malformed or lacks what is needed.
+    #[error("{path}{}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line, where known.
+        line: Option<usize>,
+        /// What is wrong, never containing a secret value.
+        reason: String,
+    },
+
+    /// A cryptographic check failed: a key that is not a Fernet key, a token that does not
+    /// decrypt, a password hash that cannot be parsed.
+    #[error("{what}: {reason}")]
+    Crypto {
+        /// What was being decrypted or checked, such as "well_known_data in secrets.conf".
+        what: String,
+        /// Why it failed, never containing a secret value.
+        reason: String,
+    },
+
+    /// A backup bundle is damaged, incomplete, foreign, or of an unknown format.
+    #[error("bundle {path}: {reason}")]
+    Bundle {
+        /// The bundle directory or the file inside it.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A statement of a dump file is malformed or touches something outside the SSO tables.
+    #[error("{path}:{line}: {reason}")]
+    Dump {
+        /// The dump file.
+        path: PathBuf,
+        /// The 1-based line on which the statement starts.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The data read back before commit differs from what the bundle promises.
+    #[error("table {table}: {reason}")]
+    Mismatch {
+        /// The table.
+        table: String,
+        /// What differs: the row count, the digest.
+        reason: String,
+    },
+
+    /// The target database has something that makes the restore unsafe, such as a table
+    /// outside the SSO set that references an SSO table.
+    #[error("{reason}")]
+    Refused {
+        /// Why the restore was refused, naming the objects involved.
+        reason: String,
+    },
+
+    /// A restore failed after it began; the target was rolled back to what it was.
+    #[error("restore failed and was rolled back, the target is as it was (had run {statements} statements)")]
+    RolledBack {
+        /// How many statements of the dump had run before the failure.
+        statements: u64,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A user was not found or the password did not match.
+    #[error("login of user `{username}` failed: {reason}")]
+    Login {
+        /// The username.
+        username: String,
+        /// Why, never containing the password.
+        reason: String,
+    },
+
+    /// The caller asked for something that cannot be done as asked.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds an [`Error::Bundle`].
+    pub fn bundle(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Bundle {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::Crypto`].
+    pub fn crypto(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Crypto {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::Config`].
+    pub fn config(path: impl Into<PathBuf>, line: Option<usize>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.into(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Formats an error and all its sources as `error: cause: cause`.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}

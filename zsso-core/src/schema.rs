@@ -1,0 +1,120 @@
+//! The neutral schema model: what a backup saw of the SSO tables.
+//!
+//! It is written into the manifest, so that `zsso inspect` can show it and a restore can
+//! check it, and it carries each object's original DDL in the source's dialect.
+
+use serde::{Deserialize, Serialize};
+
+/// The SSO tables of one database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    /// The tables, in foreign-key order (parents first).
+    pub tables: Vec<Table>,
+}
+
+impl Schema {
+    /// The table of that name, compared case-insensitively (ASCII).
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// One table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// The table's name.
+    pub name: String,
+    /// The columns, in their order in the table.
+    pub columns: Vec<Column>,
+    /// The primary key's columns, empty if the table has none.
+    pub primary_key: Vec<String>,
+    /// Foreign keys, including references to tables outside the SSO set.
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Indexes, including the ones behind UNIQUE constraints.
+    pub indexes: Vec<Index>,
+    /// Triggers of the table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
+    /// The `CREATE TABLE` statement exactly as the source holds it.
+    pub create_sql: String,
+}
+
+impl Table {
+    /// The names of the columns, in order.
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|c| c.name.as_str())
+    }
+
+    /// The tables this one references, without itself, without duplicates.
+    pub fn referenced_tables(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for fk in &self.foreign_keys {
+            if !fk.ref_table.eq_ignore_ascii_case(&self.name)
+                && !out.iter().any(|t| t.eq_ignore_ascii_case(&fk.ref_table))
+            {
+                out.push(&fk.ref_table);
+            }
+        }
+        out
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    /// The column's name.
+    pub name: String,
+    /// The declared type, as written in the DDL (may be empty in SQLite).
+    pub data_type: String,
+    /// Returns true if and only if the column accepts NULL.
+    pub nullable: bool,
+    /// The default expression as written in the DDL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// One foreign key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    /// The constraint's name where the database keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced table.
+    pub ref_table: String,
+    /// The referenced columns.
+    pub ref_columns: Vec<String>,
+    /// The `ON DELETE` action, such as `CASCADE`.
+    pub on_delete: String,
+    /// The `ON UPDATE` action.
+    pub on_update: String,
+}
+
+/// One index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    /// The index's name.
+    pub name: String,
+    /// Returns true if and only if the index is unique.
+    pub unique: bool,
+    /// Where it comes from: `index` (CREATE INDEX), `unique` (a UNIQUE constraint) or
+    /// `primary_key`.
+    pub origin: String,
+    /// The indexed columns (or expressions), in order.
+    pub columns: Vec<String>,
+    /// The `CREATE INDEX` statement, for indexes made by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_sql: Option<String>,
+}
+
+/// One trigger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// The trigger's name.
+    pub name: String,
+    /// The `CREATE TRIGGER` statement.
+    pub create_sql: String,
+}

@@ -1,0 +1,537 @@
+//! A streaming SQL scanner: splits a dump into statements and tokens without ever holding
+//! more than one statement in memory.
+//!
+//! It follows the lexical rules of the dump's dialect ([`LexerConfig`]) closely enough to find
+//! statement ends correctly inside strings, quoted identifiers, comments and trigger bodies.
+//! The tokens feed the statement guard ([`crate::guard`]); the statement text is what runs.
+
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+
+/// The lexical rules of one dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LexerConfig {
+    /// `[name]` is a quoted identifier (SQLite).
+    pub bracket_identifiers: bool,
+    /// `` `name` `` is a quoted identifier (SQLite, MySQL).
+    pub backtick_identifiers: bool,
+}
+
+impl LexerConfig {
+    /// SQLite's rules.
+    pub const SQLITE: LexerConfig = LexerConfig {
+        bracket_identifiers: true,
+        backtick_identifiers: true,
+    };
+}
+
+/// One token. String and blob contents are not kept: the guard needs only their kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Token {
+    /// A bare word: a keyword or an unquoted identifier.
+    Word(String),
+    /// A quoted identifier, unquoted.
+    Quoted(String),
+    /// A string literal (`'...'`).
+    Str,
+    /// A blob literal (`X'...'`).
+    Blob,
+    /// A numeric literal.
+    Number,
+    /// A parameter (`?`, `:name`, `@name`, `$name`): never allowed in a dump.
+    Parameter,
+    /// Punctuation or an operator, such as `(`, `,`, `||`.
+    Symbol(&'static str),
+}
+
+impl Token {
+    /// Returns true if and only if this is the bare word `kw` (ASCII case ignored).
+    pub fn is_word(&self, kw: &str) -> bool {
+        matches!(self, Token::Word(w) if w.eq_ignore_ascii_case(kw))
+    }
+
+    /// The identifier this token names, quoted or not.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Token::Word(w) | Token::Quoted(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// One statement of a dump.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// The 1-based line on which the statement starts.
+    pub line: usize,
+    /// The statement's text, up to and including its `;`.
+    pub text: String,
+    /// Its tokens, without comments and without the final `;`.
+    pub tokens: Vec<Token>,
+}
+
+/// A reader that hashes and counts every byte that passes through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wraps a reader.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The number of bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The SHA-256 of the bytes read so far, in hex.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Splits a dump into [`Statement`]s, one at a time.
+pub struct StatementReader<R> {
+    src: R,
+    path: PathBuf,
+    cfg: LexerConfig,
+    line: usize,
+    ahead: std::collections::VecDeque<u8>,
+    text: Vec<u8>,
+    in_statement: bool,
+}
+
+impl<R: BufRead> StatementReader<R> {
+    /// Reads statements from `src`; `path` names it in errors.
+    pub fn new(src: R, path: &Path, cfg: LexerConfig) -> Self {
+        Self {
+            src,
+            path: path.to_path_buf(),
+            cfg,
+            line: 1,
+            ahead: std::collections::VecDeque::new(),
+            text: Vec::new(),
+            in_statement: false,
+        }
+    }
+
+    /// The underlying reader.
+    pub fn into_inner(self) -> R {
+        self.src
+    }
+
+    fn err(&self, line: usize, reason: impl Into<String>) -> Error {
+        Error::Dump {
+            path: self.path.clone(),
+            line,
+            reason: reason.into(),
+        }
+    }
+
+    fn fetch(&mut self) -> Result<Option<u8>> {
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| Error::io("cannot read", self.path.clone(), e))?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let b = buf[0];
+        self.src.consume(1);
+        Ok(Some(b))
+    }
+
+    /// The next byte, kept in the statement text when inside a statement.
+    fn next(&mut self) -> Result<Option<u8>> {
+        let b = self.raw_next()?;
+        if let Some(c) = b {
+            if c == b'\n' {
+                self.line += 1;
+            }
+            if self.in_statement {
+                self.text.push(c);
+            }
+        }
+        Ok(b)
+    }
+
+    fn raw_next(&mut self) -> Result<Option<u8>> {
+        match self.ahead.pop_front() {
+            Some(b) => Ok(Some(b)),
+            None => self.fetch(),
+        }
+    }
+
+    /// The byte `n` places ahead (0 is the next one), without consuming it.
+    fn peek_at(&mut self, n: usize) -> Result<Option<u8>> {
+        while self.ahead.len() <= n {
+            match self.fetch()? {
+                Some(b) => self.ahead.push_back(b),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(self.ahead[n]))
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>> {
+        self.peek_at(0)
+    }
+
+    /// Skips white space and comments; returns false at the end of the input.
+    fn skip_space(&mut self) -> Result<bool> {
+        loop {
+            match self.peek()? {
+                None => return Ok(false),
+                Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0c) => {
+                    self.next()?;
+                }
+                Some(b'-') => {
+                    if self.peek_at(1)? != Some(b'-') {
+                        return Ok(true);
+                    }
+                    while let Some(c) = self.next()? {
+                        if c == b'\n' {
+                            break;
+                        }
+                    }
+                }
+                Some(b'/') => {
+                    if self.peek_at(1)? == Some(b'*') {
+                        let start = self.line;
+                        self.next()?;
+                        self.next()?;
+                        let mut prev = 0u8;
+                        loop {
+                            match self.next()? {
+                                None => return Err(self.err(start, "comment is not closed")),
+                                Some(b'/') if prev == b'*' => break,
+                                Some(c) => prev = c,
+                            }
+                        }
+                    } else {
+                        return Ok(true);
+                    }
+                }
+                Some(_) => return Ok(true),
+            }
+        }
+    }
+
+    fn quoted(&mut self, close: u8, doubled: bool, what: &str) -> Result<Vec<u8>> {
+        let start = self.line;
+        let mut out = Vec::new();
+        loop {
+            match self.next()? {
+                None => {
+                    return Err(self.err(
+                        start,
+                        format!("{what} is not closed (is the file cut short?)"),
+                    ));
+                }
+                Some(c) if c == close => {
+                    if doubled && self.peek()? == Some(close) {
+                        self.next()?;
+                        out.push(close);
+                    } else {
+                        return Ok(out);
+                    }
+                }
+                Some(c) => out.push(c),
+            }
+        }
+    }
+
+    fn word_tail(&mut self, first: u8) -> Result<String> {
+        let mut w = vec![first];
+        while let Some(c) = self.peek()? {
+            if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+                self.next()?;
+                w.push(c);
+            } else {
+                break;
+            }
+        }
+        String::from_utf8(w).map_err(|_| self.err(self.line, "identifier is not valid UTF-8"))
+    }
+
+    fn number_tail(&mut self, first: u8) -> Result<()> {
+        let mut prev = first;
+        while let Some(c) = self.peek()? {
+            let exp_sign = (c == b'+' || c == b'-') && (prev == b'e' || prev == b'E') && first != b'0';
+            if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign {
+                self.next()?;
+                prev = c;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn token(&mut self) -> Result<Token> {
+        let line = self.line;
+        let c = self.next()?.expect("token() is called after skip_space");
+        let sym = |s: &'static str| Ok(Token::Symbol(s));
+        match c {
+            b'\'' => {
+                self.quoted(b'\'', true, "string")?;
+                Ok(Token::Str)
+            }
+            b'"' => {
+                let n = self.quoted(b'"', true, "quoted identifier")?;
+                self.ident(n, line)
+            }
+            b'`' if self.cfg.backtick_identifiers => {
+                let n = self.quoted(b'`', true, "quoted identifier")?;
+                self.ident(n, line)
+            }
+            b'[' if self.cfg.bracket_identifiers => {
+                let n = self.quoted(b']', false, "quoted identifier")?;
+                self.ident(n, line)
+            }
+            b'x' | b'X' if self.peek()? == Some(b'\'') => {
+                self.next()?;
+                let hex = self.quoted(b'\'', false, "blob literal")?;
+                if hex.len() % 2 != 0 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(self.err(line, "blob literal is not an even number of hex digits"));
+                }
+                Ok(Token::Blob)
+            }
+            b'0'..=b'9' => {
+                self.number_tail(c)?;
+                Ok(Token::Number)
+            }
+            b'.' if matches!(self.peek()?, Some(b'0'..=b'9')) => {
+                self.number_tail(c)?;
+                Ok(Token::Number)
+            }
+            b'?' | b':' | b'@' | b'$' => {
+                while let Some(p) = self.peek()? {
+                    if p.is_ascii_alphanumeric() || p == b'_' {
+                        self.next()?;
+                    } else {
+                        break;
+                    }
+                }
+                Ok(Token::Parameter)
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                Ok(Token::Word(self.word_tail(c)?))
+            }
+            b'(' => sym("("),
+            b')' => sym(")"),
+            b',' => sym(","),
+            b';' => sym(";"),
+            b'.' => sym("."),
+            b'+' => sym("+"),
+            b'-' => {
+                if self.peek()? == Some(b'>') {
+                    self.next()?;
+                    if self.peek()? == Some(b'>') {
+                        self.next()?;
+                        return sym("->>");
+                    }
+                    return sym("->");
+                }
+                sym("-")
+            }
+            b'*' => sym("*"),
+            b'/' => sym("/"),
+            b'%' => sym("%"),
+            b'~' => sym("~"),
+            b'&' => sym("&"),
+            b'|' => {
+                if self.peek()? == Some(b'|') {
+                    self.next()?;
+                    return sym("||");
+                }
+                sym("|")
+            }
+            b'=' => {
+                if self.peek()? == Some(b'=') {
+                    self.next()?;
+                }
+                sym("=")
+            }
+            b'<' => match self.peek()? {
+                Some(b'=') => {
+                    self.next()?;
+                    sym("<=")
+                }
+                Some(b'>') => {
+                    self.next()?;
+                    sym("<>")
+                }
+                Some(b'<') => {
+                    self.next()?;
+                    sym("<<")
+                }
+                _ => sym("<"),
+            },
+            b'>' => match self.peek()? {
+                Some(b'=') => {
+                    self.next()?;
+                    sym(">=")
+                }
+                Some(b'>') => {
+                    self.next()?;
+                    sym(">>")
+                }
+                _ => sym(">"),
+            },
+            b'!' if self.peek()? == Some(b'=') => {
+                self.next()?;
+                sym("<>")
+            }
+            other => Err(self.err(
+                line,
+                format!("unexpected character 0x{other:02x} outside a string"),
+            )),
+        }
+    }
+
+    fn ident(&self, bytes: Vec<u8>, line: usize) -> Result<Token> {
+        String::from_utf8(bytes)
+            .map(Token::Quoted)
+            .map_err(|_| self.err(line, "identifier is not valid UTF-8"))
+    }
+
+    /// The next statement, or `None` at the end of the input.
+    ///
+    /// A statement that the input ends inside of (no final `;`) is an error: it is the mark
+    /// of a dump cut short.
+    pub fn next_statement(&mut self) -> Result<Option<Statement>> {
+        if !self.skip_space()? {
+            return Ok(None);
+        }
+        let line = self.line;
+        self.in_statement = true;
+        self.text.clear();
+        let mut tokens: Vec<Token> = Vec::new();
+        let trigger = |t: &[Token]| {
+            t.first().is_some_and(|x| x.is_word("CREATE"))
+                && t.iter().take(4).any(|x| x.is_word("TRIGGER"))
+        };
+        loop {
+            if !self.skip_space()? {
+                self.in_statement = false;
+                return Err(self.err(
+                    line,
+                    "statement has no final `;` (is the file cut short?)",
+                ));
+            }
+            let tok = self.token()?;
+            if tok == Token::Symbol(";") {
+                // In a trigger, `;` ends the statement only after the END that closes its
+                // BEGIN (CASE ... END may come before it).
+                let ends = !trigger(&tokens) || {
+                    let open = tokens
+                        .iter()
+                        .filter(|t| t.is_word("BEGIN") || t.is_word("CASE"))
+                        .count();
+                    let close = tokens.iter().filter(|t| t.is_word("END")).count();
+                    open > 0 && open == close && tokens.last().is_some_and(|t| t.is_word("END"))
+                };
+                if ends {
+                    break;
+                }
+            }
+            tokens.push(tok);
+        }
+        self.in_statement = false;
+        let text = String::from_utf8(std::mem::take(&mut self.text))
+            .map_err(|_| self.err(line, "statement is not valid UTF-8"))?;
+        Ok(Some(Statement { line, text, tokens }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(sql: &str) -> Result<Vec<Statement>> {
+        let mut r = StatementReader::new(sql.as_bytes(), Path::new("t.sql"), LexerConfig::SQLITE);
+        let mut out = Vec::new();
+        while let Some(s) = r.next_statement()? {
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_on_semicolons_outside_strings_and_comments() {
+        let s = split(
+            "-- head\nPRAGMA foreign_keys=OFF;\nINSERT INTO t VALUES('a;b', 'it''s', \"x;y\");\n/* c; */ COMMIT;\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].line, 2);
+        assert_eq!(s[1].line, 3);
+        assert_eq!(s[1].text, "INSERT INTO t VALUES('a;b', 'it''s', \"x;y\");");
+        assert_eq!(s[2].line, 4);
+        assert_eq!(s[2].text, "COMMIT;");
+        assert!(s[1].tokens.contains(&Token::Quoted("x;y".into())));
+    }
+
+    #[test]
+    fn counts_lines_inside_multi_line_strings() {
+        let s = split("INSERT INTO t VALUES('a\nb\r\nc');\nCOMMIT;").unwrap();
+        assert_eq!(s[1].line, 4);
+        assert_eq!(s[0].text, "INSERT INTO t VALUES('a\nb\r\nc');");
+    }
+
+    #[test]
+    fn a_trigger_body_is_one_statement() {
+        let s = split(
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END;\nCOMMIT;",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s[0].text.ends_with("END;"));
+    }
+
+    #[test]
+    fn refuses_a_statement_cut_short() {
+        let e = split("COMMIT;\nINSERT INTO t VALUES('abc").unwrap_err();
+        assert!(e.to_string().contains("t.sql:2: string is not closed"), "{e}");
+        let e = split("COMMIT;\nINSERT INTO t VALUES(1)").unwrap_err();
+        assert!(e.to_string().contains("t.sql:2: statement has no final `;`"), "{e}");
+    }
+
+    #[test]
+    fn tokens_distinguish_literals_and_names() {
+        let s = split("INSERT INTO [a b] VALUES(X'00ff', -1.5e-3, ?1, `q`);").unwrap();
+        let t = &s[0].tokens;
+        assert_eq!(t[2], Token::Quoted("a b".into()));
+        assert!(t.contains(&Token::Blob));
+        assert!(t.contains(&Token::Number));
+        assert!(t.contains(&Token::Parameter));
+        assert!(t.contains(&Token::Quoted("q".into())));
+        assert!(split("INSERT INTO t VALUES(X'0');").is_err());
+    }
+
+    #[test]
+    fn empty_input_has_no_statements() {
+        assert!(split("").unwrap().is_empty());
+        assert!(split("  -- only a comment\n").unwrap().is_empty());
+    }
+}
