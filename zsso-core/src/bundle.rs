@@ -255,10 +255,15 @@ impl StagedBundle {
                 self.dest.display()
             )));
         }
-        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("cannot rename into", &self.dest, e))?;
+        fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Error::io("cannot rename into", &self.dest, e))?;
         self.published = true;
         if let Some(parent) = self.dest.parent() {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
             sync_dir(parent)?;
         }
         Ok(self.dest.clone())
@@ -333,8 +338,12 @@ impl Bundle {
             return Err(Error::bundle(dir, "is not a bundle directory"));
         }
         let mpath = dir.join(MANIFEST_FILE);
-        let mmeta = fs::symlink_metadata(&mpath)
-            .map_err(|_| Error::bundle(&mpath, "manifest is missing: not a zsso bundle, or incomplete"))?;
+        let mmeta = fs::symlink_metadata(&mpath).map_err(|_| {
+            Error::bundle(
+                &mpath,
+                "manifest is missing: not a zsso bundle, or incomplete",
+            )
+        })?;
         if !mmeta.is_file() {
             return Err(Error::bundle(&mpath, "manifest is not a regular file"));
         }
@@ -342,13 +351,20 @@ impl Bundle {
             return Err(Error::bundle(&mpath, "manifest is empty"));
         }
         if mmeta.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::bundle(&mpath, "manifest is larger than any zsso writes"));
+            return Err(Error::bundle(
+                &mpath,
+                "manifest is larger than any zsso writes",
+            ));
         }
         let text = fs::read(&mpath).map_err(|e| Error::io("cannot read", &mpath, e))?;
         let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| {
             Error::bundle(
                 &mpath,
-                format!("manifest is not valid (line {}, column {}): {e}", e.line(), e.column()),
+                format!(
+                    "manifest is not valid (line {}, column {}): {e}",
+                    e.line(),
+                    e.column()
+                ),
             )
         })?;
         if manifest.format != FORMAT {
@@ -384,11 +400,17 @@ impl Bundle {
         let mut seen: Vec<&str> = Vec::new();
         for f in &m.files {
             let plain = Path::new(&f.name).components().count() == 1
-                && matches!(Path::new(&f.name).components().next(), Some(Component::Normal(_)));
+                && matches!(
+                    Path::new(&f.name).components().next(),
+                    Some(Component::Normal(_))
+                );
             if !plain || ![DUMP_FILE, SECRETS_FILE].contains(&f.name.as_str()) {
                 return Err(Error::bundle(
                     self.dir.join(MANIFEST_FILE),
-                    format!("lists a file `{}` that is not part of a zsso bundle", f.name),
+                    format!(
+                        "lists a file `{}` that is not part of a zsso bundle",
+                        f.name
+                    ),
                 ));
             }
             if seen.contains(&f.name.as_str()) {
@@ -406,7 +428,9 @@ impl Bundle {
                 format!("does not list {DUMP_FILE}"),
             ));
         }
-        if m.file(SECRETS_FILE).is_none() && fs::symlink_metadata(self.dir.join(SECRETS_FILE)).is_ok() {
+        if m.file(SECRETS_FILE).is_none()
+            && fs::symlink_metadata(self.dir.join(SECRETS_FILE)).is_ok()
+        {
             return Err(Error::bundle(
                 self.dir.join(SECRETS_FILE),
                 "is in the bundle but not in its manifest",
@@ -430,8 +454,7 @@ impl Bundle {
 
 /// Checks one file against its entry: a regular file with that size and SHA-256.
 pub fn check_file(path: &Path, entry: &FileEntry) -> Result<()> {
-    let meta = fs::symlink_metadata(path)
-        .map_err(|_| Error::bundle(path, "is missing"))?;
+    let meta = fs::symlink_metadata(path).map_err(|_| Error::bundle(path, "is missing"))?;
     if !meta.is_file() {
         return Err(Error::bundle(path, "is not a regular file"));
     }
@@ -461,7 +484,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("cannot read", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", path, e))?;
         if n == 0 {
             break;
         }
@@ -517,8 +542,18 @@ mod tests {
         };
         check_file(&p, &good).unwrap();
         fs::write(&p, b"hellO").unwrap();
-        assert!(check_file(&p, &good).unwrap_err().to_string().contains("altered"));
+        assert!(
+            check_file(&p, &good)
+                .unwrap_err()
+                .to_string()
+                .contains("altered")
+        );
         fs::write(&p, b"hell").unwrap();
-        assert!(check_file(&p, &good).unwrap_err().to_string().contains("has 4 bytes"));
+        assert!(
+            check_file(&p, &good)
+                .unwrap_err()
+                .to_string()
+                .contains("has 4 bytes")
+        );
     }
 }

@@ -113,7 +113,10 @@ mod tests {
             d.digest()
         };
         assert_ne!(one(Value::Integer(5)), one(Value::Real(5.0)));
-        assert_ne!(one(Value::Text(b"5".to_vec())), one(Value::Blob(b"5".to_vec())));
+        assert_ne!(
+            one(Value::Text(b"5".to_vec())),
+            one(Value::Blob(b"5".to_vec()))
+        );
         assert_ne!(one(Value::Null), one(Value::Text(Vec::new())));
         assert_ne!(one(Value::Text(b"null".to_vec())), one(Value::Null));
         assert_ne!(one(Value::Real(0.0)), one(Value::Real(-0.0)));

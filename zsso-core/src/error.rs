@@ -117,7 +117,9 @@ pub enum Error {
     },
 
     /// A restore failed after it began; the target was rolled back to what it was.
-    #[error("restore failed and was rolled back, the target is as it was (had run {statements} statements)")]
+    #[error(
+        "restore failed and was rolled back, the target is as it was (had run {statements} statements)"
+    )]
     RolledBack {
         /// How many statements of the dump had run before the failure.
         statements: u64,
@@ -167,7 +169,11 @@ impl Error {
     }
 
     /// Builds an [`Error::Config`].
-    pub fn config(path: impl Into<PathBuf>, line: Option<usize>, reason: impl Into<String>) -> Self {
+    pub fn config(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Config {
             path: path.into(),
             line,

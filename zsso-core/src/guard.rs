@@ -211,7 +211,12 @@ fn insert_values(tokens: &[Token]) -> std::result::Result<u64, String> {
                     return Err(format!("`{w}` is not a literal value"));
                 }
             }
-            other => return Err(format!("{} is not allowed among the values", describe(other))),
+            other => {
+                return Err(format!(
+                    "{} is not allowed among the values",
+                    describe(other)
+                ));
+            }
         }
     }
     if depth != 0 {
@@ -261,12 +266,11 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
         if tokens.get(j).is_some_and(|n| n.is_word("OR")) {
             j += 2; // UPDATE OR REPLACE, INSERT OR IGNORE
         }
-        loop {
-            let Some((name, after)) = qualified_at(tokens, j)? else {
-                break;
-            };
+        while let Some((name, after)) = qualified_at(tokens, j)? {
             if !is_sso_table(name) {
-                return Err(format!("its body touches `{name}`, which is not an SSO table"));
+                return Err(format!(
+                    "its body touches `{name}`, which is not an SSO table"
+                ));
             }
             j = after;
             if !from {
@@ -296,9 +300,28 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
 
 fn is_clause_word(w: &str) -> bool {
     [
-        "WHERE", "JOIN", "LEFT", "INNER", "CROSS", "NATURAL", "ON", "USING", "GROUP", "ORDER",
-        "LIMIT", "SET", "VALUES", "SELECT", "END", "UNION", "EXCEPT", "INTERSECT", "WINDOW",
-        "HAVING", "RETURNING", "DEFAULT",
+        "WHERE",
+        "JOIN",
+        "LEFT",
+        "INNER",
+        "CROSS",
+        "NATURAL",
+        "ON",
+        "USING",
+        "GROUP",
+        "ORDER",
+        "LIMIT",
+        "SET",
+        "VALUES",
+        "SELECT",
+        "END",
+        "UNION",
+        "EXCEPT",
+        "INTERSECT",
+        "WINDOW",
+        "HAVING",
+        "RETURNING",
+        "DEFAULT",
     ]
     .iter()
     .any(|k| k.eq_ignore_ascii_case(w))
@@ -333,7 +356,9 @@ fn classify_tokens(t: &[Token]) -> std::result::Result<Kind, String> {
         "PRAGMA" => {
             let name = c.name()?;
             if !name.eq_ignore_ascii_case("foreign_keys") {
-                return Err(format!("`PRAGMA {name}` is not allowed, only `PRAGMA foreign_keys`"));
+                return Err(format!(
+                    "`PRAGMA {name}` is not allowed, only `PRAGMA foreign_keys`"
+                ));
             }
             if c.peek() == Some(&Token::Symbol("=")) {
                 c.next();
@@ -477,12 +502,46 @@ mod tests {
         .unwrap();
         assert_eq!(k[0], Kind::ForeignKeysPragma);
         assert_eq!(k[1], Kind::Begin);
-        assert_eq!(k[2], Kind::DropTable { table: "zato_sso_user".into() });
-        assert_eq!(k[3], Kind::CreateTable { table: "zato_sso_user".into() });
-        assert_eq!(k[4], Kind::Insert { table: "zato_sso_user".into(), rows: 4 });
-        assert_eq!(k[5], Kind::CreateIndex { name: "zato_u_x".into(), table: "zato_sso_user".into() });
-        assert_eq!(k[6], Kind::CreateIndex { name: "i2".into(), table: "zato_sso_user".into() });
-        assert_eq!(k[7], Kind::CreateTrigger { name: "t1".into(), table: "zato_sso_user".into() });
+        assert_eq!(
+            k[2],
+            Kind::DropTable {
+                table: "zato_sso_user".into()
+            }
+        );
+        assert_eq!(
+            k[3],
+            Kind::CreateTable {
+                table: "zato_sso_user".into()
+            }
+        );
+        assert_eq!(
+            k[4],
+            Kind::Insert {
+                table: "zato_sso_user".into(),
+                rows: 4
+            }
+        );
+        assert_eq!(
+            k[5],
+            Kind::CreateIndex {
+                name: "zato_u_x".into(),
+                table: "zato_sso_user".into()
+            }
+        );
+        assert_eq!(
+            k[6],
+            Kind::CreateIndex {
+                name: "i2".into(),
+                table: "zato_sso_user".into()
+            }
+        );
+        assert_eq!(
+            k[7],
+            Kind::CreateTrigger {
+                name: "t1".into(),
+                table: "zato_sso_user".into()
+            }
+        );
         assert_eq!(k[8], Kind::Commit);
     }
 
@@ -495,14 +554,28 @@ mod tests {
         assert!(refused("INSERT INTO sec_base VALUES(1);").contains("not an SSO table"));
         assert!(refused("CREATE TABLE other (id);").contains("not an SSO table"));
         assert!(refused("CREATE INDEX i ON sec_base (id);").contains("not an SSO table"));
-        assert!(refused("CREATE TRIGGER t AFTER INSERT ON sec_base BEGIN SELECT 1; END;").contains("not an SSO table"));
-        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_user BEGIN DELETE FROM sec_base; END;").contains("touches `sec_base`"));
+        assert!(
+            refused("CREATE TRIGGER t AFTER INSERT ON sec_base BEGIN SELECT 1; END;")
+                .contains("not an SSO table")
+        );
+        assert!(
+            refused(
+                "CREATE TRIGGER t AFTER INSERT ON zato_sso_user BEGIN DELETE FROM sec_base; END;"
+            )
+            .contains("touches `sec_base`")
+        );
         assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_user BEGIN SELECT 1 FROM zato_sso_user u, sec_base; END;").contains("touches `sec_base`"));
         assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_user BEGIN UPDATE OR REPLACE sec_base SET a = 1; END;").contains("touches `sec_base`"));
         assert!(refused("CREATE TABLE zato_sso_x AS SELECT * FROM sec_base;").contains("AS"));
         assert!(refused("INSERT INTO zato_sso_user SELECT * FROM sec_base;").contains("VALUES"));
-        assert!(refused("INSERT INTO zato_sso_user VALUES((SELECT id FROM sec_base));").contains("SELECT"));
-        assert!(refused("INSERT INTO zato_sso_user VALUES(load_extension('x'));").contains("load_extension"));
+        assert!(
+            refused("INSERT INTO zato_sso_user VALUES((SELECT id FROM sec_base));")
+                .contains("SELECT")
+        );
+        assert!(
+            refused("INSERT INTO zato_sso_user VALUES(load_extension('x'));")
+                .contains("load_extension")
+        );
         assert!(refused("INSERT INTO zato_sso_user VALUES(?);").contains("parameters"));
         assert!(refused("INSERT INTO temp.zato_sso_user VALUES(1);").contains("schema `temp`"));
         assert!(refused("DELETE FROM zato_sso_user;").contains("`DELETE` is not allowed"));
@@ -517,7 +590,18 @@ mod tests {
     #[test]
     fn only_statements_that_build_data_run() {
         assert!(!Kind::Begin.runs());
-        assert!(!Kind::DropTable { table: "zato_sso_user".into() }.runs());
-        assert!(Kind::Insert { table: "zato_sso_user".into(), rows: 1 }.runs());
+        assert!(
+            !Kind::DropTable {
+                table: "zato_sso_user".into()
+            }
+            .runs()
+        );
+        assert!(
+            Kind::Insert {
+                table: "zato_sso_user".into(),
+                rows: 1
+            }
+            .runs()
+        );
     }
 }

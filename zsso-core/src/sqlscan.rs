@@ -276,7 +276,8 @@ impl<R: BufRead> StatementReader<R> {
     fn number_tail(&mut self, first: u8) -> Result<()> {
         let mut prev = first;
         while let Some(c) = self.peek()? {
-            let exp_sign = (c == b'+' || c == b'-') && (prev == b'e' || prev == b'E') && first != b'0';
+            let exp_sign =
+                (c == b'+' || c == b'-') && (prev == b'e' || prev == b'E') && first != b'0';
             if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign {
                 self.next()?;
                 prev = c;
@@ -434,10 +435,7 @@ impl<R: BufRead> StatementReader<R> {
         loop {
             if !self.skip_space()? {
                 self.in_statement = false;
-                return Err(self.err(
-                    line,
-                    "statement has no final `;` (is the file cut short?)",
-                ));
+                return Err(self.err(line, "statement has no final `;` (is the file cut short?)"));
             }
             let tok = self.token()?;
             if tok == Token::Symbol(";") {
@@ -512,9 +510,16 @@ mod tests {
     #[test]
     fn refuses_a_statement_cut_short() {
         let e = split("COMMIT;\nINSERT INTO t VALUES('abc").unwrap_err();
-        assert!(e.to_string().contains("t.sql:2: string is not closed"), "{e}");
+        assert!(
+            e.to_string().contains("t.sql:2: string is not closed"),
+            "{e}"
+        );
         let e = split("COMMIT;\nINSERT INTO t VALUES(1)").unwrap_err();
-        assert!(e.to_string().contains("t.sql:2: statement has no final `;`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("t.sql:2: statement has no final `;`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -85,6 +85,9 @@ mod tests {
 
     #[test]
     fn describe_hides_content() {
-        assert_eq!(Value::Text(b"secret".to_vec()).describe(), "text of 6 bytes");
+        assert_eq!(
+            Value::Text(b"secret".to_vec()).describe(),
+            "text of 6 bytes"
+        );
     }
 }

@@ -1,1 +1,22 @@
-//! SQLite backend (being written)
+//! The SQLite backend of zsso: [`SqliteDumper`] and [`SqliteRestorer`].
+//!
+//! A backup is one read transaction on one connection; a restore is one connection with
+//! foreign-key enforcement off, and one `BEGIN IMMEDIATE` transaction that commits only
+//! after every table was recounted and re-digested.
+#![deny(missing_docs)]
+
+pub mod dialect;
+mod dump;
+mod error;
+mod introspect;
+mod restore;
+
+pub use dialect::{SQLITE, SqliteDialect};
+pub use dump::SqliteDumper;
+pub use restore::SqliteRestorer;
+
+/// Returns the file path of a `sqlite://PATH` or `sqlite:PATH` URL, `None` for other schemes.
+pub fn path_from_url(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}

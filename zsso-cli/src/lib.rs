@@ -1,0 +1,423 @@
+//! The `zsso` command: argument parsing and printing. The work is done by the `zsso` library.
+#![deny(missing_docs)]
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use zsso::bundle::Bundle;
+use zsso::progress::Progress;
+use zsso::secrets::SecretsConf;
+use zsso::server_conf::ServerDir;
+use zsso::{Error, Result};
+
+/// Back up, restore and check the Single Sign-On data of a Zato server.
+#[derive(Debug, Parser)]
+#[command(name = "zsso", version, about, long_about = None)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up the SSO tables and secrets.conf into a new bundle directory.
+    Backup(BackupArgs),
+    /// Restore a bundle (or a plain .sql dump) into a database, all or nothing.
+    Restore(RestoreArgs),
+    /// Compare a live database with a bundle; prove secrets.conf and a user's password.
+    Verify(VerifyArgs),
+    /// Check a bundle and show what it holds, without touching any database.
+    Inspect(InspectArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// A Zato server directory: the database from config/repo/server.conf, secrets from
+    /// config/repo/secrets.conf.
+    #[arg(long, value_name = "DIR")]
+    pub server_dir: Option<PathBuf>,
+    /// A database URL, such as sqlite://zato.db.
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+}
+
+/// `zsso backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database to back up.
+    #[command(flatten)]
+    pub target: Target,
+    /// With --db: the secrets.conf to put into the bundle.
+    #[arg(long, value_name = "FILE", conflicts_with = "server_dir")]
+    pub secrets: Option<PathBuf>,
+    /// The bundle directory to create; it must not exist.
+    #[arg(long, value_name = "BUNDLE")]
+    pub out: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `zsso restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A bundle directory, or a plain .sql file made by `sqlite3 zato.db ".dump zato_sso_%"`.
+    pub source: PathBuf,
+    /// The database to restore into.
+    #[command(flatten)]
+    pub target: Target,
+    /// With --db: where to install the bundle's secrets.conf (the old file is kept as .bak).
+    #[arg(long, value_name = "FILE", conflicts_with = "server_dir")]
+    pub secrets_to: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `zsso verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle to compare with.
+    pub bundle: PathBuf,
+    /// The live database.
+    #[command(flatten)]
+    pub target: Target,
+    /// With --db: the secrets.conf in use.
+    #[arg(long, value_name = "FILE", conflicts_with = "server_dir")]
+    pub secrets: Option<PathBuf>,
+    /// Check this user's password as `zato sso login` does; the password comes from
+    /// $ZSSO_PASSWORD or one line on standard input.
+    #[arg(long, value_name = "USERNAME")]
+    pub login: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `zsso inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Progress on stderr: plain lines.
+#[derive(Debug, Default)]
+pub struct StderrProgress {
+    tty: bool,
+}
+
+impl StderrProgress {
+    /// Progress for this process's stderr.
+    pub fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Progress for StderrProgress {
+    fn step(&self, message: &str) {
+        eprintln!("zsso: {message}");
+    }
+    fn rows(&self, table: &str, rows: u64) {
+        if self.tty {
+            eprint!("\rzsso: {table}: {rows} rows");
+            let _ = std::io::stderr().flush();
+        }
+    }
+    fn table_done(&self, table: &str, rows: u64) {
+        if self.tty {
+            eprint!("\r");
+        }
+        eprintln!("zsso: {table}: {rows} rows");
+    }
+    fn warning(&self, message: &str) {
+        eprintln!("zsso: warning: {message}");
+    }
+}
+
+/// A resolved `--server-dir`/`--db` pair.
+struct Resolved {
+    url: String,
+    /// The server directory's secrets.conf, when --server-dir was given.
+    server_secrets: Option<PathBuf>,
+}
+
+fn resolve(t: &Target) -> Result<Resolved> {
+    match (&t.server_dir, &t.db) {
+        (Some(dir), None) => {
+            let sd = ServerDir::open(dir)?;
+            Ok(Resolved {
+                url: zsso::server_dir_url(&sd)?,
+                server_secrets: Some(sd.secrets_path()),
+            })
+        }
+        (None, Some(url)) => Ok(Resolved {
+            url: url.clone(),
+            server_secrets: None,
+        }),
+        _ => Err(Error::Usage(
+            "give exactly one of --server-dir and --db".into(),
+        )),
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values always encode")
+    );
+}
+
+/// What a command's outcome means for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything is as it should be.
+    Ok,
+    /// The command ran but found differences (verify).
+    Differs,
+}
+
+/// Runs one command, printing its result on stdout.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let progress = StderrProgress::new();
+    match cli.command {
+        Command::Backup(a) => backup(a, &progress).await,
+        Command::Restore(a) => restore(a, &progress).await,
+        Command::Verify(a) => verify(a, &progress).await,
+        Command::Inspect(a) => inspect(a),
+    }
+}
+
+async fn backup(a: BackupArgs, progress: &StderrProgress) -> Result<Outcome> {
+    let r = resolve(&a.target)?;
+    let secrets = a.secrets.or(r.server_secrets);
+    let report = zsso::backup_url(&r.url, secrets.as_deref(), &a.out, progress).await?;
+    let m = &report.manifest;
+    if a.json {
+        print_json(&json!({
+            "bundle": report.bundle,
+            "source": m.source,
+            "created_at": m.created_at,
+            "tables": m.tables,
+            "files": m.files,
+            "secrets": m.secrets.is_some(),
+            "orphans": m.orphans,
+            "warnings": report.warnings,
+        }));
+    } else {
+        let rows: u64 = m.tables.iter().map(|t| t.rows).sum();
+        println!(
+            "backed up {} tables ({rows} rows) of {} to {}",
+            m.tables.len(),
+            m.source.database,
+            report.bundle.display()
+        );
+        for t in &m.tables {
+            println!("  {:<26} {:>9} rows", t.name, t.rows);
+        }
+        println!(
+            "  secrets.conf: {}",
+            if m.secrets.is_some() {
+                "included (mode 0600)"
+            } else {
+                "not included"
+            }
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+async fn restore(a: RestoreArgs, progress: &StderrProgress) -> Result<Outcome> {
+    let r = resolve(&a.target)?;
+    let secrets_to = a.secrets_to.or(r.server_secrets);
+    let report = zsso::restore_url(&a.source, &r.url, secrets_to.as_deref(), progress).await?;
+    if a.json {
+        print_json(&serde_json::to_value(&report).expect("reports encode"));
+    } else {
+        let rows: u64 = report.tables.iter().map(|t| t.1).sum();
+        println!(
+            "restored {} tables ({rows} rows) into {}",
+            report.tables.len(),
+            report.database
+        );
+        for (t, n) in &report.tables {
+            println!("  {t:<26} {n:>9} rows");
+        }
+        println!(
+            "  checked: {}",
+            if report.verified_against_manifest {
+                "row counts and digests equal the manifest's"
+            } else {
+                "row counts equal the dump's (no manifest, no integrity proof)"
+            }
+        );
+        if let Some(e) = &report.encrypted {
+            println!("  key1 decrypts all {} encrypted values", e.decrypted);
+        }
+        if let Some(s) = &report.secrets {
+            println!("  secrets.conf installed at {}", s.path.display());
+            if let Some(b) = &s.backup {
+                println!("  the previous secrets.conf is at {}", b.display());
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn read_password() -> Result<String> {
+    if let Ok(p) = std::env::var("ZSSO_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("cannot read the password from", "standard input", e))?;
+    if line.is_empty() {
+        return Err(Error::Usage(
+            "--login needs the password in $ZSSO_PASSWORD or as a line on standard input".into(),
+        ));
+    }
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string())
+}
+
+async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
+    let r = resolve(&a.target)?;
+    let bundle = Bundle::open(&a.bundle)?;
+    let secrets_path = a.secrets.or(r.server_secrets);
+    let secrets = secrets_path.as_deref().map(SecretsConf::read).transpose()?;
+    let password = match &a.login {
+        Some(_) => Some(read_password()?),
+        None => None,
+    };
+    let login = a.login.as_deref().zip(password.as_deref());
+    let mut dumper = zsso::open_dumper(&r.url).await?;
+    let report =
+        zsso::verify::verify(&bundle, dumper.as_mut(), secrets.as_ref(), login, progress).await?;
+    if a.json {
+        let mut v = serde_json::to_value(&report).expect("reports encode");
+        v["ok"] = json!(report.ok());
+        print_json(&v);
+    } else {
+        for t in &report.tables {
+            let state = match t.rows {
+                None => "missing".to_string(),
+                Some(n) if t.ok => format!("{n} rows, digest equal"),
+                Some(n) => format!("{n} rows (bundle: {}), DIFFERS", t.expected_rows),
+            };
+            println!("  {:<26} {state}", t.name);
+        }
+        if let Some(s) = &report.secrets {
+            println!(
+                "  secrets.conf {}: key1 {} well_known_data; {} encrypted values decrypt, {} do not",
+                s.path.display(),
+                if s.well_known {
+                    "decrypts"
+                } else {
+                    "does NOT decrypt"
+                },
+                s.encrypted.decrypted,
+                s.encrypted.failed
+            );
+        }
+        if let Some(u) = &report.login {
+            if report
+                .problems
+                .iter()
+                .any(|p| p.contains(&format!("`{u}`")))
+            {
+                println!("  login of {u}: FAILED");
+            } else {
+                println!("  login of {u}: password matches");
+            }
+        }
+        if report.ok() {
+            println!(
+                "verified: {} matches {}",
+                report.database,
+                bundle.dir.display()
+            );
+        } else {
+            println!("NOT verified: {} problems", report.problems.len());
+            for p in &report.problems {
+                println!("  - {p}");
+            }
+        }
+    }
+    Ok(if report.ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Differs
+    })
+}
+
+fn inspect(a: InspectArgs) -> Result<Outcome> {
+    let b = Bundle::open(&a.bundle)?;
+    let m = &b.manifest;
+    if a.json {
+        let mut v = serde_json::to_value(m).expect("manifests encode");
+        v["checked"] = json!(true);
+        print_json(&v);
+        return Ok(Outcome::Ok);
+    }
+    println!(
+        "bundle {} (format {} {}), checked: every file's size and sha256 match",
+        b.dir.display(),
+        m.format,
+        m.format_version
+    );
+    println!(
+        "  written by {} {} at {}",
+        m.tool.name, m.tool.version, m.created_at
+    );
+    println!(
+        "  source: {} {} ({})",
+        m.source.dialect, m.source.server_version, m.source.database
+    );
+    for t in &m.tables {
+        let st = m.schema.table(&t.name);
+        let (idx, trg) = st
+            .map(|s| (s.indexes.len(), s.triggers.len()))
+            .unwrap_or((0, 0));
+        println!(
+            "  {:<26} {:>9} rows  {idx} indexes  {trg} triggers  {}",
+            t.name, t.rows, t.digest
+        );
+    }
+    for f in &m.files {
+        println!(
+            "  file {:<22} {:>10} bytes  sha256 {}",
+            f.name, f.size, f.sha256
+        );
+    }
+    match &m.secrets {
+        Some(s) => println!(
+            "  secrets.conf: included, key1 fingerprint {}",
+            s.key1_fingerprint
+        ),
+        None => println!("  secrets.conf: not included"),
+    }
+    if !m.orphans.is_empty() {
+        println!(
+            "  {} rows in the source referenced missing parents",
+            m.orphans.len()
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Prints an error with its whole chain on stderr.
+pub fn report_error(e: &Error) {
+    eprintln!("zsso: error: {}", zsso::error::chain(e));
+}

@@ -1,0 +1,265 @@
+//! The backup algorithm: one snapshot, one dump, one manifest, published atomically.
+
+use crate::backend::{Dumper, RowSink};
+use crate::bundle::{
+    self, DUMP_FILE, FORMAT, FORMAT_VERSION, FileEntry, HashingWriter, MANIFEST_FILE, Manifest,
+    SECRETS_FILE, SecretsInfo, SourceInfo, StagedBundle, TableSummary, ToolInfo,
+};
+use crate::catalogue::{self, fk_order};
+use crate::dialect::Dialect;
+use crate::digest::TableDigest;
+use crate::error::{Error, Result};
+use crate::progress::{Progress, ROWS_PER_REPORT};
+use crate::schema::Table;
+use crate::secrets::SecretsConf;
+use crate::value::Value;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The version of zsso that writes bundles.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a backup did.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    /// Where the bundle is.
+    pub bundle: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Things the user should know, such as a missing secrets.conf.
+    pub warnings: Vec<String>,
+}
+
+type DumpWriter = HashingWriter<BufWriter<File>>;
+
+/// Renders the rows of one table into batched INSERTs while digesting them.
+struct InsertWriter<'a> {
+    out: &'a mut DumpWriter,
+    path: &'a Path,
+    dialect: &'static dyn Dialect,
+    prefix: String,
+    batch: String,
+    in_batch: usize,
+    digest: TableDigest,
+    table: &'a str,
+    progress: &'a dyn Progress,
+}
+
+impl InsertWriter<'_> {
+    fn flush_batch(&mut self) -> Result<()> {
+        if self.in_batch == 0 {
+            return Ok(());
+        }
+        self.batch.push_str(";\n");
+        self.out
+            .write_all(self.batch.as_bytes())
+            .map_err(|e| Error::io("cannot write", self.path, e))?;
+        self.batch.clear();
+        self.in_batch = 0;
+        Ok(())
+    }
+}
+
+impl RowSink for InsertWriter<'_> {
+    fn row(&mut self, values: &[Value]) -> Result<()> {
+        self.digest.add(values);
+        if self.in_batch == 0 {
+            self.batch.push_str(&self.prefix);
+            self.batch.push('\n');
+        } else {
+            self.batch.push_str(",\n");
+        }
+        self.batch.push('(');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.batch.push(',');
+            }
+            self.dialect.write_literal(v, &mut self.batch);
+        }
+        self.batch.push(')');
+        self.in_batch += 1;
+        if self.in_batch >= self.dialect.batch_rows()
+            || self.batch.len() >= self.dialect.batch_bytes()
+        {
+            self.flush_batch()?;
+        }
+        if self.digest.rows().is_multiple_of(ROWS_PER_REPORT) {
+            self.progress.rows(self.table, self.digest.rows());
+        }
+        Ok(())
+    }
+}
+
+fn write_str(out: &mut DumpWriter, path: &Path, s: &str) -> Result<()> {
+    out.write_all(s.as_bytes())
+        .map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Backs up the SSO tables that `dumper` reads, with `secrets` if given, into a new bundle
+/// directory `out`.
+///
+/// # Behavior
+/// - Refuses an `out` that exists; a failed backup leaves nothing under `out`.
+/// - Refuses a secrets.conf whose key1 does not decrypt its own `well_known_data`.
+/// - Reads everything in the dumper's one snapshot; streams rows, so memory does not grow
+///   with table size.
+/// - The dump drops the tables children first, creates them with their original DDL, inserts
+///   the rows, then creates indexes and triggers.
+pub async fn backup(
+    dumper: &mut dyn Dumper,
+    secrets: Option<&SecretsConf>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<BackupReport> {
+    let mut warnings = Vec::new();
+    let secrets_info = match secrets {
+        Some(s) => {
+            progress.step("checking secrets.conf");
+            let key = s.key1()?;
+            s.prove_well_known(&key)?;
+            Some(SecretsInfo {
+                key1_fingerprint: key.fingerprint().to_string(),
+            })
+        }
+        None => {
+            let w = "no secrets.conf given: the bundle holds no key1, and the passwords and encrypted values in it can only be used with the source's own secrets.conf".to_string();
+            progress.warning(&w);
+            warnings.push(w);
+            None
+        }
+    };
+    let staged = StagedBundle::create(out)?;
+    progress.step(&format!("reading {}", dumper.describe()));
+    let snap = dumper.begin().await?;
+    let (order, cycle) = fk_order(&snap.schema.tables);
+    if snap.schema.tables.is_empty() {
+        return Err(Error::Refused {
+            reason: format!(
+                "{} has no SSO tables (names matching {})",
+                dumper.describe(),
+                catalogue::TABLE_PATTERN
+            ),
+        });
+    }
+    if cycle {
+        warnings.push("the SSO tables reference each other in a cycle; the dump relies on foreign keys being off while it loads".into());
+    }
+    for known in catalogue::ZATO_SSO_TABLES {
+        if snap.schema.table(known).is_none() {
+            let w = format!("{known} is not in the source: the bundle does not have it");
+            progress.warning(&w);
+            warnings.push(w);
+        }
+    }
+    let tables: Vec<&Table> = order.iter().map(|&i| &snap.schema.tables[i]).collect();
+    let dialect = dumper.dialect();
+    let dump_path = staged.path(DUMP_FILE);
+    let mut out_w = HashingWriter::new(staged.create_file(DUMP_FILE, 0o600)?);
+    let created_at = now_rfc3339();
+    let header = format!(
+        "-- Zato SSO backup written by zsso {TOOL_VERSION} at {created_at}\n-- source: {} {}, {} tables\n",
+        dialect.name(),
+        snap.server_version,
+        tables.len()
+    );
+    write_str(&mut out_w, &dump_path, &header)?;
+    write_str(&mut out_w, &dump_path, &dialect.dump_prologue())?;
+    for t in tables.iter().rev() {
+        write_str(&mut out_w, &dump_path, &dialect.drop_table(&t.name))?;
+    }
+    for t in &tables {
+        write_str(&mut out_w, &dump_path, &format!("{};\n", t.create_sql))?;
+    }
+    let mut summaries = Vec::new();
+    for t in &tables {
+        progress.step(&format!("dumping {}", t.name));
+        let mut w = InsertWriter {
+            out: &mut out_w,
+            path: &dump_path,
+            dialect,
+            prefix: dialect.insert_prefix(t),
+            batch: String::new(),
+            in_batch: 0,
+            digest: TableDigest::new(),
+            table: &t.name,
+            progress,
+        };
+        dumper.stream_rows(t, &mut w).await?;
+        w.flush_batch()?;
+        progress.table_done(&t.name, w.digest.rows());
+        summaries.push(TableSummary {
+            name: t.name.clone(),
+            rows: w.digest.rows(),
+            digest: w.digest.digest(),
+        });
+    }
+    for t in &tables {
+        for idx in &t.indexes {
+            if let Some(sql) = &idx.create_sql {
+                write_str(&mut out_w, &dump_path, &format!("{sql};\n"))?;
+            }
+        }
+        for tr in &t.triggers {
+            write_str(&mut out_w, &dump_path, &format!("{};\n", tr.create_sql))?;
+        }
+    }
+    write_str(&mut out_w, &dump_path, &dialect.dump_epilogue())?;
+    let orphans = dumper.orphans(&snap.schema.tables).await?;
+    if !orphans.is_empty() {
+        let w = format!(
+            "the source has {} rows that reference missing parents; they are kept as they are and recorded in the manifest",
+            orphans.len()
+        );
+        progress.warning(&w);
+        warnings.push(w);
+    }
+    dumper.finish().await?;
+    let (inner, size, sha256) = out_w.finish();
+    bundle::finish_file(inner, &dump_path)?;
+    let mut files = vec![FileEntry {
+        name: DUMP_FILE.into(),
+        size,
+        sha256,
+    }];
+    if let Some(s) = secrets {
+        files.push(staged.write_file(SECRETS_FILE, s.raw(), 0o600)?);
+    }
+    let mut schema = snap.schema.clone();
+    schema.tables = tables.into_iter().cloned().collect();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION.into(),
+        tool: ToolInfo {
+            name: "zsso".into(),
+            version: TOOL_VERSION.into(),
+        },
+        source: SourceInfo {
+            dialect: dialect.name().into(),
+            server_version: snap.server_version,
+            database: dumper.describe(),
+        },
+        created_at,
+        tables: summaries,
+        orphans,
+        files,
+        secrets: secrets_info,
+        schema,
+    };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Usage(format!("cannot encode the manifest: {e}")))?;
+    staged.write_file(MANIFEST_FILE, &json, 0o600)?;
+    let bundle = staged.publish()?;
+    Ok(BackupReport {
+        bundle,
+        manifest,
+        warnings,
+    })
+}
+
+/// The current time in RFC 3339, UTC, with microseconds.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}

@@ -1,0 +1,25 @@
+//! Progress reports of long operations.
+//!
+//! The library never prints; it tells a [`Progress`] what it is doing, and the CLI prints
+//! that on stderr.
+
+/// Receives progress events. Every method has an empty default.
+pub trait Progress: Send + Sync {
+    /// A step of the operation begins, such as "checking the bundle".
+    fn step(&self, _message: &str) {}
+    /// Rows of a table were processed: `rows` so far.
+    fn rows(&self, _table: &str, _rows: u64) {}
+    /// A table is done, with its row count.
+    fn table_done(&self, _table: &str, _rows: u64) {}
+    /// Something the user should know that does not stop the operation.
+    fn warning(&self, _message: &str) {}
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// How many rows pass between two [`Progress::rows`] calls.
+pub const ROWS_PER_REPORT: u64 = 50_000;

@@ -1,0 +1,509 @@
+//! The restore algorithm: check everything, then load in one transaction, re-digest, commit.
+
+use crate::backend::{Orphan, Restorer};
+use crate::bundle::Bundle;
+use crate::catalogue::is_sso_table;
+use crate::error::{Error, Result};
+use crate::guard::{self, Kind};
+use crate::progress::Progress;
+use crate::schema::{Schema, Table};
+use crate::secrets::{self, InstallReport, SecretsConf};
+use crate::sqlscan::{HashingReader, StatementReader};
+use crate::verify::{self, EncryptedCheck, RestorerRows};
+use serde::Serialize;
+use std::fs::{self, File};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// What to restore from.
+#[derive(Debug, Clone)]
+pub enum RestoreSource {
+    /// A zsso bundle, checked by [`Bundle::open`].
+    Bundle(Box<Bundle>),
+    /// A plain `.sql` dump (such as `sqlite3 zato.db ".dump zato_sso_%"`), which has no
+    /// manifest and so no integrity proof.
+    PlainSql(PathBuf),
+}
+
+impl RestoreSource {
+    /// A directory is opened (and checked) as a bundle, a file as a plain dump.
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = fs::metadata(path).map_err(|e| Error::io("cannot open", path, e))?;
+        if meta.is_dir() {
+            Ok(RestoreSource::Bundle(Box::new(Bundle::open(path)?)))
+        } else if meta.len() == 0 {
+            Err(Error::bundle(path, "is empty"))
+        } else {
+            Ok(RestoreSource::PlainSql(path.to_path_buf()))
+        }
+    }
+
+    /// The dump file.
+    pub fn dump_path(&self) -> PathBuf {
+        match self {
+            RestoreSource::Bundle(b) => b.dump_path(),
+            RestoreSource::PlainSql(p) => p.clone(),
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The target database.
+    pub database: String,
+    /// Whether the source was a bundle (with integrity proof) or a plain dump (without).
+    pub verified_against_manifest: bool,
+    /// The restored tables with their row counts, in the dump's order.
+    pub tables: Vec<(String, u64)>,
+    /// How many statements of the dump ran.
+    pub statements: u64,
+    /// Rows that reference missing parents after the restore (all recorded in the source's
+    /// manifest for a bundle).
+    pub orphans: Vec<Orphan>,
+    /// What decrypting every encrypted value with the bundle's key1 found.
+    pub encrypted: Option<EncryptedCheck>,
+    /// Where the bundle's secrets.conf was installed.
+    pub secrets: Option<InstalledSecrets>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+}
+
+/// Where a secrets.conf was installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstalledSecrets {
+    /// The installed file.
+    pub path: PathBuf,
+    /// Where the file it replaced was saved.
+    pub backup: Option<PathBuf>,
+}
+
+impl From<InstallReport> for InstalledSecrets {
+    fn from(r: InstallReport) -> Self {
+        Self {
+            path: r.path,
+            backup: r.backup,
+        }
+    }
+}
+
+/// What the first pass over a dump found.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Tables created, in the dump's order, with the rows it inserts into each.
+    tables: Vec<(String, u64)>,
+    statements: u64,
+    sha256: String,
+    bytes: u64,
+}
+
+impl Plan {
+    fn rows_mut(&mut self, table: &str) -> Option<&mut u64> {
+        self.tables
+            .iter_mut()
+            .find(|(t, _)| t.eq_ignore_ascii_case(table))
+            .map(|(_, r)| r)
+    }
+}
+
+fn open_dump(path: &Path) -> Result<BufReader<HashingReader<File>>> {
+    let f = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(BufReader::with_capacity(1 << 20, HashingReader::new(f)))
+}
+
+/// Reads the whole dump once, guarding every statement, before anything runs.
+fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
+    let mut r = StatementReader::new(open_dump(path)?, path, restorer.dialect().lexer());
+    let mut plan = Plan::default();
+    while let Some(stmt) = r.next_statement()? {
+        let kind = guard::classify(&stmt, path)?;
+        let refuse = |reason: String| Error::Dump {
+            path: path.to_path_buf(),
+            line: stmt.line,
+            reason,
+        };
+        match &kind {
+            Kind::CreateTable { table } => {
+                if plan.rows_mut(table).is_some() {
+                    return Err(refuse(format!("creates {table} a second time")));
+                }
+                plan.tables.push((table.clone(), 0));
+            }
+            Kind::Insert { table, rows } => match plan.rows_mut(table) {
+                Some(r) => *r += rows,
+                None => {
+                    return Err(refuse(format!(
+                        "inserts into {table} before (or without) creating it"
+                    )));
+                }
+            },
+            Kind::CreateIndex { table, .. } | Kind::CreateTrigger { table, .. }
+                if plan.rows_mut(table).is_none() =>
+            {
+                return Err(refuse(format!(
+                    "creates an index or trigger on {table}, which the dump does not create"
+                )));
+            }
+            _ => {}
+        }
+        plan.statements += 1;
+    }
+    let inner = r.into_inner();
+    plan.sha256 = inner.get_ref().sha256_hex();
+    plan.bytes = inner.get_ref().bytes();
+    if plan.tables.is_empty() {
+        return Err(Error::Dump {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "the dump creates no SSO table".into(),
+        });
+    }
+    Ok(plan)
+}
+
+/// Restores a bundle or a plain dump into the database behind `restorer`; with `secrets_to`,
+/// installs the bundle's secrets.conf there afterwards.
+///
+/// # Behavior
+/// - A bundle is checked completely first: manifest, format version, every file's size and
+///   SHA-256, the dialect, and its secrets.conf's key1 against its `well_known_data`.
+/// - The dump is untrusted: every statement passes [`guard::classify`] before anything runs.
+/// - A table outside the restored set that references one of its tables refuses the restore
+///   before anything changes.
+/// - Everything runs in one transaction. Before commit every table is recounted and
+///   re-digested (against the manifest, or against the dump's own row counts for a plain
+///   dump), the foreign keys are checked, and with a key every encrypted value is decrypted.
+///   Any failure rolls back: the target is as it was.
+pub async fn restore(
+    source: &RestoreSource,
+    restorer: &mut dyn Restorer,
+    secrets_to: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let dump = source.dump_path();
+    let mut warnings = Vec::new();
+    let warn = |w: String, warnings: &mut Vec<String>| {
+        progress.warning(&w);
+        warnings.push(w);
+    };
+    let bundle = match source {
+        RestoreSource::Bundle(b) => Some(b.as_ref()),
+        RestoreSource::PlainSql(_) => {
+            warn(
+                format!(
+                    "{} is a plain SQL dump: it has no manifest, so there is no integrity proof; it is checked against its own row counts only",
+                    dump.display()
+                ),
+                &mut warnings,
+            );
+            None
+        }
+    };
+    if let Some(b) = bundle
+        && b.manifest.source.dialect != restorer.dialect().name()
+    {
+        return Err(Error::Usage(format!(
+            "the bundle holds a {} dump and the target is {}: restoring across databases is not supported",
+            b.manifest.source.dialect,
+            restorer.dialect().name()
+        )));
+    }
+    // The bundle's secrets.conf must prove itself before anything changes.
+    let mut bundle_secrets: Option<SecretsConf> = None;
+    if let Some(p) = bundle.and_then(Bundle::secrets_path) {
+        progress.step("checking the bundle's secrets.conf");
+        let s = SecretsConf::read(&p)?;
+        let key = s.key1()?;
+        s.prove_well_known(&key)?;
+        if let Some(info) = bundle.and_then(|b| b.manifest.secrets.as_ref())
+            && info.key1_fingerprint != key.fingerprint()
+        {
+            return Err(Error::bundle(
+                &p,
+                "key1 differs from the one the manifest records",
+            ));
+        }
+        bundle_secrets = Some(s);
+    }
+    if let Some(dest) = secrets_to {
+        if bundle_secrets.is_none() {
+            warn(
+                format!(
+                    "the source carries no secrets.conf: {} is left as it is, and the restored passwords only work with the source's key1",
+                    dest.display()
+                ),
+                &mut warnings,
+            );
+        } else {
+            preflight_dir(dest)?;
+        }
+    }
+    progress.step(&format!("checking every statement of {}", dump.display()));
+    let plan = plan(&dump, restorer)?;
+    if let Some(b) = bundle {
+        let entry = b.manifest.file(crate::bundle::DUMP_FILE);
+        if entry.is_some_and(|e| e.sha256 != plan.sha256 || e.size != plan.bytes) {
+            return Err(Error::bundle(&dump, "changed while it was being read"));
+        }
+        for (t, rows) in &plan.tables {
+            match b.manifest.table(t) {
+                Some(s) if s.rows == *rows => {}
+                Some(s) => {
+                    return Err(Error::bundle(
+                        &dump,
+                        format!("inserts {rows} rows into {t}, the manifest says {}", s.rows),
+                    ));
+                }
+                None => {
+                    return Err(Error::bundle(
+                        &dump,
+                        format!("creates {t}, which the manifest does not list"),
+                    ));
+                }
+            }
+        }
+        for s in &b.manifest.tables {
+            if !plan
+                .tables
+                .iter()
+                .any(|(t, _)| t.eq_ignore_ascii_case(&s.name))
+            {
+                return Err(Error::bundle(
+                    &dump,
+                    format!("does not create {}, which the manifest lists", s.name),
+                ));
+            }
+        }
+    }
+    let set: Vec<String> = plan.tables.iter().map(|(t, _)| t.clone()).collect();
+    progress.step(&format!("checking {}", restorer.describe()));
+    let existing = restorer.tables().await?;
+    let dependents = restorer.dependents(&set).await?;
+    if !dependents.is_empty() {
+        let list: Vec<String> = dependents
+            .iter()
+            .map(|d| format!("{} references {}", d.table, d.references))
+            .collect();
+        return Err(Error::Refused {
+            reason: format!(
+                "restore refused, nothing was changed: tables outside the restored set depend on it ({}); replacing the SSO tables would break or delete their rows. Drop those foreign keys, or back up and move those tables first",
+                list.join(", ")
+            ),
+        });
+    }
+    for t in &existing {
+        if is_sso_table(t) && !set.iter().any(|s| s.eq_ignore_ascii_case(t)) {
+            warn(
+                format!("{t} is in the target but not in the dump: it is left as it is"),
+                &mut warnings,
+            );
+        }
+    }
+    let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
+    restorer.begin().await?;
+    let mut ran = 0u64;
+    let result = load_and_check(
+        restorer,
+        &dump,
+        &plan,
+        &existing,
+        bundle,
+        key.as_ref(),
+        progress,
+        &mut ran,
+        &mut warnings,
+    )
+    .await;
+    let (orphans, encrypted) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let rb = restorer.rollback().await;
+            if let Err(rb) = rb {
+                return Err(Error::Database {
+                    backend: restorer.dialect().name(),
+                    context: format!("rollback after a failed restore ({e}) failed too"),
+                    source: Box::new(rb),
+                });
+            }
+            return Err(Error::RolledBack {
+                statements: ran,
+                source: Box::new(e),
+            });
+        }
+    };
+    progress.step("committing");
+    restorer.commit().await?;
+    let mut installed = None;
+    if let (Some(dest), Some(s)) = (secrets_to, &bundle_secrets) {
+        progress.step(&format!("installing secrets.conf at {}", dest.display()));
+        installed = Some(secrets::install(dest, s.raw())?.into());
+    }
+    Ok(RestoreReport {
+        database: restorer.describe(),
+        verified_against_manifest: bundle.is_some(),
+        tables: plan.tables.clone(),
+        statements: ran,
+        orphans,
+        encrypted,
+        secrets: installed,
+        warnings,
+    })
+}
+
+/// Checks before the transaction that a secrets.conf can be written into `dest`'s directory.
+fn preflight_dir(dest: &Path) -> Result<()> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".zsso-write-probe-{}", std::process::id()));
+    fs::write(&probe, b"")
+        .and_then(|_| fs::remove_file(&probe))
+        .map_err(|e| Error::io("cannot write secrets.conf into", dir, e))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load_and_check(
+    restorer: &mut dyn Restorer,
+    dump: &Path,
+    plan: &Plan,
+    existing: &[String],
+    bundle: Option<&Bundle>,
+    key: Option<&crate::secrets::Key1>,
+    progress: &dyn Progress,
+    ran: &mut u64,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<Orphan>, Option<EncryptedCheck>)> {
+    // Drop what the dump recreates, children first.
+    for (t, _) in plan.tables.iter().rev() {
+        if let Some(live) = existing.iter().find(|e| e.eq_ignore_ascii_case(t)) {
+            restorer.drop_table(live).await?;
+        }
+    }
+    progress.step(&format!("loading {}", dump.display()));
+    let mut r = StatementReader::new(open_dump(dump)?, dump, restorer.dialect().lexer());
+    let mut current: Option<String> = None;
+    let mut rows_done = 0u64;
+    while let Some(stmt) = r.next_statement()? {
+        let kind = guard::classify(&stmt, dump)?;
+        if kind.runs() {
+            restorer
+                .execute(&stmt.text)
+                .await
+                .map_err(|e| Error::Dump {
+                    path: dump.to_path_buf(),
+                    line: stmt.line,
+                    reason: crate::error::chain(&e),
+                })?;
+            *ran += 1;
+        }
+        if let Kind::Insert { table, rows } = &kind {
+            if current.as_deref() != Some(table) {
+                if let Some(prev) = current.take() {
+                    progress.table_done(&prev, rows_done);
+                }
+                current = Some(table.clone());
+                rows_done = 0;
+            }
+            rows_done += rows;
+            progress.rows(table, rows_done);
+        }
+    }
+    if let Some(prev) = current {
+        progress.table_done(&prev, rows_done);
+    }
+    let inner = r.into_inner();
+    if inner.get_ref().sha256_hex() != plan.sha256 {
+        return Err(Error::bundle(
+            dump,
+            "changed between the check and the load",
+        ));
+    }
+    progress.step("recounting and re-digesting every table");
+    let mut tables: Vec<Table> = Vec::new();
+    for (t, rows) in &plan.tables {
+        let live = restorer.describe_table(t).await?;
+        let d = verify::digest_table(&mut RestorerRows(restorer), &live).await?;
+        match bundle.and_then(|b| b.manifest.table(t)) {
+            Some(s) => {
+                if d.rows() != s.rows {
+                    return Err(Error::Mismatch {
+                        table: t.clone(),
+                        reason: format!(
+                            "{} rows after loading, the manifest says {}",
+                            d.rows(),
+                            s.rows
+                        ),
+                    });
+                }
+                if d.digest() != s.digest {
+                    return Err(Error::Mismatch {
+                        table: t.clone(),
+                        reason: "the rows loaded differ from the backed-up ones (digest differs)"
+                            .into(),
+                    });
+                }
+            }
+            None => {
+                if d.rows() != *rows {
+                    return Err(Error::Mismatch {
+                        table: t.clone(),
+                        reason: format!("{} rows after loading, the dump inserts {rows}", d.rows()),
+                    });
+                }
+            }
+        }
+        tables.push(live);
+    }
+    progress.step("checking foreign keys");
+    let orphans = restorer.orphans(&tables).await?;
+    match bundle {
+        Some(b) => {
+            if let Some(o) = orphans.iter().find(|o| !b.manifest.orphans.contains(o)) {
+                return Err(Error::Mismatch {
+                    table: o.table.clone(),
+                    reason: format!(
+                        "row {} references a missing {} row, which the source did not have",
+                        o.row.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
+                        o.parent
+                    ),
+                });
+            }
+            if !orphans.is_empty() {
+                let w = format!(
+                    "{} rows reference missing parents, as they did in the source",
+                    orphans.len()
+                );
+                progress.warning(&w);
+                warnings.push(w);
+            }
+        }
+        None if !orphans.is_empty() => {
+            let w = format!(
+                "{} rows reference missing parents (the dump has no manifest to tell whether the source had them too)",
+                orphans.len()
+            );
+            progress.warning(&w);
+            warnings.push(w);
+        }
+        None => {}
+    }
+    let mut encrypted = None;
+    if let Some(key) = key {
+        progress.step("decrypting every encrypted value with the bundle's key1");
+        let schema = Schema { tables };
+        let check = verify::check_encrypted(&mut RestorerRows(restorer), &schema, key).await?;
+        if check.failed > 0 {
+            return Err(Error::Mismatch {
+                table: "zato_sso_user".into(),
+                reason: format!(
+                    "{} encrypted values do not decrypt with the bundle's key1: {}",
+                    check.failed,
+                    check.failures.join("; ")
+                ),
+            });
+        }
+        encrypted = Some(check);
+    }
+    Ok((orphans, encrypted))
+}

@@ -1,0 +1,416 @@
+//! Offline confirmation: a live database against a bundle, secrets.conf against the data,
+//! and a user's password, as `zato sso login` checks it.
+
+use crate::backend::{Dumper, Restorer, RowSink};
+use crate::bundle::Bundle;
+use crate::digest::TableDigest;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::schema::{Schema, Table};
+use crate::secrets::{Key1, SecretsConf};
+use crate::value::Value;
+use crate::zato;
+use async_trait::async_trait;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Anything that can stream the rows of a table: a [`Dumper`] in its snapshot or a
+/// [`Restorer`] in its transaction.
+#[async_trait]
+pub trait RowSource: Send {
+    /// Streams every row of `table` into `sink`.
+    async fn rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()>;
+}
+
+/// A [`Dumper`] as a [`RowSource`].
+pub struct DumperRows<'a>(pub &'a mut dyn Dumper);
+/// A [`Restorer`] as a [`RowSource`].
+pub struct RestorerRows<'a>(pub &'a mut dyn Restorer);
+
+#[async_trait]
+impl RowSource for DumperRows<'_> {
+    async fn rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
+        self.0.stream_rows(table, sink).await
+    }
+}
+
+#[async_trait]
+impl RowSource for RestorerRows<'_> {
+    async fn rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
+        self.0.stream_rows(table, sink).await
+    }
+}
+
+/// Counts and digests a table.
+pub async fn digest_table(src: &mut dyn RowSource, table: &Table) -> Result<TableDigest> {
+    let mut d = TableDigest::new();
+    let mut sink = |v: &[Value]| {
+        d.add(v);
+        Ok(())
+    };
+    src.rows(table, &mut sink).await?;
+    Ok(d)
+}
+
+/// The result of decrypting every encrypted value with a key.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EncryptedCheck {
+    /// How many encrypted values decrypted.
+    pub decrypted: u64,
+    /// How many did not.
+    pub failed: u64,
+    /// Where the first failures are (table, column, row), never what they hold.
+    pub failures: Vec<String>,
+}
+
+impl EncryptedCheck {
+    fn fail(&mut self, msg: String) {
+        self.failed += 1;
+        if self.failures.len() < 20 {
+            self.failures.push(msg);
+        }
+    }
+}
+
+/// The columns of `zato_sso_user` that Zato encrypts; `password` always, the others when
+/// they hold a token.
+const USER_ENCRYPTED: &[(&str, bool)] = &[
+    ("password", true),
+    ("email", false),
+    ("totp_key", false),
+    ("totp_label", false),
+];
+
+fn col(table: &Table, name: &str) -> Option<usize> {
+    table
+        .columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Integer(i) => *i != 0,
+        Value::Text(t) => t == b"1" || t.eq_ignore_ascii_case(b"true"),
+        _ => false,
+    }
+}
+
+fn row_name(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Text(t)) => format!("`{}`", String::from_utf8_lossy(t)),
+        Some(Value::Integer(i)) => format!("id {i}"),
+        _ => "(unnamed)".into(),
+    }
+}
+
+/// Proves that `key` is the key of this data: every value Zato encrypts (user passwords,
+/// e-mails, TOTP keys and labels where they hold a token, encrypted attributes) must decrypt.
+pub async fn check_encrypted(
+    src: &mut dyn RowSource,
+    schema: &Schema,
+    key: &Key1,
+) -> Result<EncryptedCheck> {
+    let mut check = EncryptedCheck::default();
+    if let Some(users) = schema.table("zato_sso_user") {
+        let cols: Vec<(usize, &str, bool)> = USER_ENCRYPTED
+            .iter()
+            .filter_map(|(n, must)| col(users, n).map(|i| (i, *n, *must)))
+            .collect();
+        let name = col(users, "username");
+        let c = &mut check;
+        let mut sink = |v: &[Value]| {
+            for &(i, cname, must) in &cols {
+                let Some(bytes) = v[i].as_bytes() else {
+                    if must {
+                        c.fail(format!(
+                            "zato_sso_user.{cname} of user {} is not text",
+                            row_name(name.map(|n| &v[n]))
+                        ));
+                    }
+                    continue;
+                };
+                if !zato::looks_encrypted(bytes) {
+                    if must {
+                        c.fail(format!(
+                            "zato_sso_user.{cname} of user {} is not encrypted",
+                            row_name(name.map(|n| &v[n]))
+                        ));
+                    }
+                    continue;
+                }
+                match zato::decrypt_stored(key, bytes) {
+                    Ok(_) => c.decrypted += 1,
+                    Err(_) => c.fail(format!(
+                        "zato_sso_user.{cname} of user {} does not decrypt with key1",
+                        row_name(name.map(|n| &v[n]))
+                    )),
+                }
+            }
+            Ok(())
+        };
+        src.rows(users, &mut sink).await?;
+    }
+    if let Some(attrs) = schema.table("zato_sso_attr")
+        && let (Some(enc), Some(val)) = (col(attrs, "is_encrypted"), col(attrs, "value"))
+    {
+        let id = col(attrs, "id");
+        let c = &mut check;
+        let mut sink = |v: &[Value]| {
+            if truthy(&v[enc]) {
+                let ok = v[val]
+                    .as_bytes()
+                    .is_some_and(|b| zato::decrypt_attr_value(key, b).is_ok());
+                if ok {
+                    c.decrypted += 1;
+                } else {
+                    c.fail(format!(
+                        "zato_sso_attr.value of attribute {} does not decrypt with key1",
+                        row_name(id.map(|i| &v[i]))
+                    ));
+                }
+            }
+            Ok(())
+        };
+        src.rows(attrs, &mut sink).await?;
+    }
+    Ok(check)
+}
+
+/// Checks `password` for the user `username` as `zato sso login` does: finds the user, strips
+/// `zato.secf.`, decrypts with key1 and verifies the PBKDF2-SHA512 hash.
+///
+/// `Ok(())` if the password matches; [`Error::Login`] if the user is missing or the password
+/// does not match.
+pub async fn check_login(
+    src: &mut dyn RowSource,
+    schema: &Schema,
+    key: &Key1,
+    username: &str,
+    password: &str,
+) -> Result<()> {
+    let users = schema.table("zato_sso_user").ok_or_else(|| Error::Login {
+        username: username.into(),
+        reason: "the database has no zato_sso_user table".into(),
+    })?;
+    let (Some(ucol), Some(pcol)) = (col(users, "username"), col(users, "password")) else {
+        return Err(Error::Login {
+            username: username.into(),
+            reason: "zato_sso_user has no username or password column".into(),
+        });
+    };
+    let mut stored: Option<Vec<u8>> = None;
+    let mut sink = |v: &[Value]| {
+        if v[ucol].as_bytes() == Some(username.as_bytes()) {
+            stored = v[pcol].as_bytes().map(<[u8]>::to_vec);
+        }
+        Ok(())
+    };
+    src.rows(users, &mut sink).await?;
+    let stored = stored.ok_or_else(|| Error::Login {
+        username: username.into(),
+        reason: "no such user".into(),
+    })?;
+    let ok = zato::check_password(key, &stored, password).map_err(|e| Error::Login {
+        username: username.into(),
+        reason: crate::error::chain(&e),
+    })?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Login {
+            username: username.into(),
+            reason: "wrong password".into(),
+        })
+    }
+}
+
+/// One table compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableCheck {
+    /// The table.
+    pub name: String,
+    /// Rows in the bundle.
+    pub expected_rows: u64,
+    /// Rows in the database, `None` if the table is missing.
+    pub rows: Option<u64>,
+    /// Returns true if and only if count and digest are equal.
+    pub ok: bool,
+}
+
+/// What the secrets.conf in use proved.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretsCheck {
+    /// The file.
+    pub path: PathBuf,
+    /// Its key1's fingerprint.
+    pub key1_fingerprint: String,
+    /// Returns true if and only if key1 decrypts well_known_data to the pi marker.
+    pub well_known: bool,
+    /// Whether it is the same key as the bundle's, if the bundle records one.
+    pub same_key_as_bundle: Option<bool>,
+    /// Every encrypted value in the database, decrypted.
+    pub encrypted: EncryptedCheck,
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The database checked.
+    pub database: String,
+    /// Each table of the bundle.
+    pub tables: Vec<TableCheck>,
+    /// SSO tables in the database that the bundle does not have.
+    pub extra_tables: Vec<String>,
+    /// What the secrets.conf proved, if one was given.
+    pub secrets: Option<SecretsCheck>,
+    /// The user whose password was checked, if one was.
+    pub login: Option<String>,
+    /// Everything that does not match; empty if and only if the check passed.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Returns true if and only if nothing differs.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Compares a live database with a bundle: row counts and digests of every table; with a
+/// secrets.conf, that its key1 decrypts well_known_data and every encrypted value; with a
+/// login, the user's password.
+///
+/// # Behavior
+/// - Reads the database in one snapshot and changes nothing.
+/// - Differences are listed in [`VerifyReport::problems`]; only failures to read are errors.
+pub async fn verify(
+    bundle: &Bundle,
+    dumper: &mut dyn Dumper,
+    secrets: Option<&SecretsConf>,
+    login: Option<(&str, &str)>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let database = dumper.describe();
+    progress.step(&format!("reading {database}"));
+    let snap = dumper.begin().await?;
+    let mut problems = Vec::new();
+    let mut tables = Vec::new();
+    let m = &bundle.manifest;
+    if m.source.dialect != dumper.dialect().name() {
+        problems.push(format!(
+            "the bundle is from {}, the database is {}: digests are compared as stored",
+            m.source.dialect,
+            dumper.dialect().name()
+        ));
+    }
+    let mut src = DumperRows(dumper);
+    for t in &m.tables {
+        match snap.schema.table(&t.name) {
+            None => {
+                problems.push(format!("table {} is missing", t.name));
+                tables.push(TableCheck {
+                    name: t.name.clone(),
+                    expected_rows: t.rows,
+                    rows: None,
+                    ok: false,
+                });
+            }
+            Some(live) => {
+                let d = digest_table(&mut src, live).await?;
+                let ok = d.rows() == t.rows && d.digest() == t.digest;
+                if d.rows() != t.rows {
+                    problems.push(format!(
+                        "table {}: {} rows, the bundle has {}",
+                        t.name,
+                        d.rows(),
+                        t.rows
+                    ));
+                } else if d.digest() != t.digest {
+                    problems.push(format!(
+                        "table {}: same row count ({}) but different content (digest differs)",
+                        t.name, t.rows
+                    ));
+                }
+                progress.table_done(&t.name, d.rows());
+                tables.push(TableCheck {
+                    name: t.name.clone(),
+                    expected_rows: t.rows,
+                    rows: Some(d.rows()),
+                    ok,
+                });
+            }
+        }
+    }
+    let extra_tables: Vec<String> = snap
+        .schema
+        .tables
+        .iter()
+        .filter(|t| m.table(&t.name).is_none())
+        .map(|t| t.name.clone())
+        .collect();
+    for t in &extra_tables {
+        problems.push(format!(
+            "table {t} is in the database but not in the bundle"
+        ));
+    }
+    let mut secrets_check = None;
+    if let Some(s) = secrets {
+        progress.step("checking secrets.conf against the data");
+        let key = s.key1()?;
+        let well_known = match s.prove_well_known(&key) {
+            Ok(()) => true,
+            Err(e) => {
+                problems.push(crate::error::chain(&e));
+                false
+            }
+        };
+        let same = m
+            .secrets
+            .as_ref()
+            .map(|b| b.key1_fingerprint == key.fingerprint());
+        if same == Some(false) {
+            problems.push(format!(
+                "{} holds a different key1 than the bundle's secrets.conf: it belongs to another installation",
+                s.path().display()
+            ));
+        }
+        let encrypted = check_encrypted(&mut src, &snap.schema, &key).await?;
+        if encrypted.failed > 0 {
+            problems.push(format!(
+                "{} of {} encrypted values do not decrypt with key1 of {}: {}",
+                encrypted.failed,
+                encrypted.failed + encrypted.decrypted,
+                s.path().display(),
+                encrypted.failures.join("; ")
+            ));
+        }
+        if let Some((user, password)) = login {
+            progress.step(&format!("checking the password of {user}"));
+            if let Err(e) = check_login(&mut src, &snap.schema, &key, user, password).await {
+                problems.push(e.to_string());
+            }
+        }
+        secrets_check = Some(SecretsCheck {
+            path: s.path().to_path_buf(),
+            key1_fingerprint: key.fingerprint().to_string(),
+            well_known,
+            same_key_as_bundle: same,
+            encrypted,
+        });
+    } else if login.is_some() {
+        return Err(Error::Usage(
+            "--login needs a secrets.conf (--server-dir or --secrets) to decrypt the password"
+                .into(),
+        ));
+    }
+    dumper.finish().await?;
+    Ok(VerifyReport {
+        database,
+        tables,
+        extra_tables,
+        secrets: secrets_check,
+        login: login.map(|(u, _)| u.to_string()),
+        problems,
+    })
+}

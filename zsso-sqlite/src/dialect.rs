@@ -1,0 +1,188 @@
+//! SQLite's SQL: literals that read back as the same value with the same storage type.
+//!
+//! See <https://www.sqlite.org/lang_expr.html#literal_values_constants_> for literals and
+//! <https://www.sqlite.org/datatype3.html> for storage classes.
+
+use zsso_core::dialect::Dialect;
+use zsso_core::sqlscan::LexerConfig;
+use zsso_core::value::Value;
+
+/// The SQLite dialect.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteDialect;
+
+/// The one instance.
+pub static SQLITE: SqliteDialect = SqliteDialect;
+
+/// 2^62, the largest power of two that is a positive SQLite integer literal with room to spare.
+const POW2_62: u64 = 1 << 62;
+
+/// Returns true if and only if `b` is text that can be written between quotes as it is:
+/// valid UTF-8 without NUL and without control characters other than tab.
+fn plain_text(b: &[u8]) -> bool {
+    std::str::from_utf8(b).is_ok_and(|s| !s.chars().any(|c| c.is_control() && c != '\t'))
+}
+
+fn write_hex(b: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(b.len() * 2);
+    for &x in b {
+        out.push(HEX[(x >> 4) as usize] as char);
+        out.push(HEX[(x & 15) as usize] as char);
+    }
+}
+
+/// Writes a real so that every SQLite version reads back exactly the same bits.
+///
+/// SQLite's text-to-float conversion was not correctly rounded before 3.43, so a shortest
+/// decimal form could come back one unit off. Integral values below 2^53 are written as
+/// `N.0` (exact everywhere); every other finite value as its odd integer mantissa times or
+/// divided by powers of two, which is exact IEEE arithmetic; infinities as `9e999`.
+pub fn write_real(v: f64, out: &mut String) {
+    use std::fmt::Write;
+    if v.is_nan() {
+        // SQLite stores NaN as NULL; a NaN never comes out of it.
+        out.push_str("NULL");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "9e999" } else { "-9e999" });
+        return;
+    }
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        let sign = if v.is_sign_negative() { "-" } else { "" };
+        let _ = write!(out, "{sign}{}.0", v.abs() as u64);
+        return;
+    }
+    let bits = v.to_bits();
+    let negative = bits >> 63 == 1;
+    let exp_bits = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (mut mant, mut exp) = if exp_bits == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), exp_bits - 1075)
+    };
+    let tz = mant.trailing_zeros() as i32;
+    mant >>= tz;
+    exp += tz;
+    let _ = write!(
+        out,
+        "(CAST({}{mant} AS REAL)",
+        if negative { "-" } else { "" }
+    );
+    let (op, mut k) = if exp < 0 { ('/', -exp) } else { ('*', exp) };
+    while k > 0 {
+        let step = k.min(62);
+        let _ = write!(
+            out,
+            "{op}{}",
+            if step == 62 { POW2_62 } else { 1u64 << step }
+        );
+        k -= step;
+    }
+    out.push(')');
+}
+
+impl Dialect for SqliteDialect {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn lexer(&self) -> LexerConfig {
+        LexerConfig::SQLITE
+    }
+
+    fn write_literal(&self, value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push_str("NULL"),
+            Value::Integer(i) => out.push_str(&i.to_string()),
+            Value::Real(r) => write_real(*r, out),
+            Value::Text(t) if plain_text(t) => {
+                out.push('\'');
+                // plain_text checked that it is UTF-8.
+                out.push_str(&String::from_utf8_lossy(t).replace('\'', "''"));
+                out.push('\'');
+            }
+            Value::Text(t) => {
+                // NUL, control characters, invalid UTF-8: the exact bytes, as text.
+                out.push_str("CAST(X'");
+                write_hex(t, out);
+                out.push_str("' AS TEXT)");
+            }
+            Value::Blob(b) => {
+                out.push_str("X'");
+                write_hex(b, out);
+                out.push('\'');
+            }
+            _ => out.push_str("NULL"),
+        }
+    }
+
+    fn dump_prologue(&self) -> String {
+        "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n".into()
+    }
+
+    fn dump_epilogue(&self) -> String {
+        "COMMIT;\n".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value) -> String {
+        let mut s = String::new();
+        SQLITE.write_literal(&v, &mut s);
+        s
+    }
+
+    #[test]
+    fn literals_keep_the_storage_type() {
+        assert_eq!(lit(Value::Null), "NULL");
+        assert_eq!(lit(Value::Integer(i64::MIN)), "-9223372036854775808");
+        assert_eq!(lit(Value::Real(5.0)), "5.0");
+        assert_eq!(lit(Value::Real(-0.0)), "-0.0");
+        assert_eq!(lit(Value::Real(0.5)), "(CAST(1 AS REAL)/2)");
+        assert_eq!(lit(Value::Real(f64::INFINITY)), "9e999");
+        assert_eq!(lit(Value::Real(f64::NEG_INFINITY)), "-9e999");
+        assert_eq!(lit(Value::Text(b"it's".to_vec())), "'it''s'");
+        assert_eq!(lit(Value::Text(b"null".to_vec())), "'null'");
+        assert_eq!(lit(Value::Text(Vec::new())), "''");
+        assert_eq!(
+            lit(Value::Text(b"a\0b".to_vec())),
+            "CAST(X'610062' AS TEXT)"
+        );
+        assert_eq!(
+            lit(Value::Text(b"a\r\nb".to_vec())),
+            "CAST(X'610D0A62' AS TEXT)"
+        );
+        assert_eq!(lit(Value::Text(vec![0xff])), "CAST(X'FF' AS TEXT)");
+        assert_eq!(
+            lit(Value::Text("tab\tü🦄".as_bytes().to_vec())),
+            "'tab\tü🦄'"
+        );
+        assert_eq!(lit(Value::Blob(vec![0, 0xab])), "X'00AB'");
+        assert_eq!(lit(Value::Blob(Vec::new())), "X''");
+    }
+
+    #[test]
+    fn reals_are_written_as_exact_arithmetic() {
+        // 0.1 = 3602879701896397 / 2^55
+        assert_eq!(
+            lit(Value::Real(0.1)),
+            "(CAST(3602879701896397 AS REAL)/36028797018963968)"
+        );
+        // The smallest subnormal: 1 / 2^1074, in steps of at most 2^62.
+        let s = lit(Value::Real(5e-324));
+        assert!(
+            s.starts_with("(CAST(1 AS REAL)/4611686018427387904/"),
+            "{s}"
+        );
+        assert_eq!(s.matches('/').count(), 18);
+        let big = lit(Value::Real(f64::MAX));
+        assert!(big.starts_with("(CAST(9007199254740991 AS REAL)*"), "{big}");
+        assert!(lit(Value::Real(-1.5)).starts_with("(CAST(-3 AS REAL)/2)"));
+    }
+}

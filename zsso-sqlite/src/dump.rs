@@ -1,0 +1,194 @@
+//! Backing up a SQLite database: one read transaction on one connection.
+
+use crate::dialect::SQLITE;
+use crate::error::db;
+use crate::introspect;
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
+use sqlx::{Connection, Decode, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zsso_core::backend::{Capabilities, Dumper, Orphan, RowSink, SourceSnapshot};
+use zsso_core::dialect::Dialect;
+use zsso_core::schema::Table;
+use zsso_core::value::Value;
+use zsso_core::{Error, Result};
+
+/// SQLite's capabilities: DDL is transactional, there are no standalone sequences.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    transactional_ddl: true,
+    sequences: false,
+};
+
+/// Reads the SSO tables of a SQLite database file.
+pub struct SqliteDumper {
+    conn: SqliteConnection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteDumper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDumper")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+pub(crate) fn describe_path(p: &Path) -> String {
+    format!("sqlite database {}", p.display())
+}
+
+impl SqliteDumper {
+    /// Opens an existing database file read-only.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::io(
+                "cannot open the database",
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(10));
+        let conn = SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| db(format!("opening {}", path.display()), e))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Converts one column of a row into an exact [`Value`], keeping its storage class.
+fn value_at(row: &SqliteRow, i: usize, table: &str) -> Result<Value> {
+    let raw = row
+        .try_get_raw(i)
+        .map_err(|e| db(format!("reading a row of {table}"), e))?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let kind = raw.type_info().name().to_string();
+    let bad = |e: sqlx::error::BoxDynError| Error::Database {
+        backend: "sqlite",
+        context: format!("decoding a {kind} value of {table}"),
+        source: e,
+    };
+    Ok(match kind.as_str() {
+        "INTEGER" => Value::Integer(<i64 as Decode<Sqlite>>::decode(raw).map_err(bad)?),
+        "REAL" => Value::Real(<f64 as Decode<Sqlite>>::decode(raw).map_err(bad)?),
+        "TEXT" => Value::Text(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(bad)?),
+        "BLOB" => Value::Blob(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(bad)?),
+        other => {
+            return Err(Error::Database {
+                backend: "sqlite",
+                context: format!("a value of {table} has the unknown storage class {other}"),
+                source: "unknown storage class".into(),
+            });
+        }
+    })
+}
+
+/// Streams every row of `table` on `conn`.
+pub(crate) async fn stream_rows(
+    conn: &mut SqliteConnection,
+    table: &Table,
+    sink: &mut dyn RowSink,
+) -> Result<()> {
+    let d = &SQLITE;
+    let cols: Vec<String> = table.column_names().map(|c| d.quote_ident(c)).collect();
+    let sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        d.quote_ident(&table.name)
+    );
+    let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
+    let mut values = Vec::with_capacity(cols.len());
+    let mut n = 0u64;
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(|e| db(format!("reading row {} of {}", n + 1, table.name), e))?
+    {
+        values.clear();
+        for i in 0..cols.len() {
+            values.push(value_at(&row, i, &table.name)?);
+        }
+        sink.row(&values)?;
+        n += 1;
+    }
+    Ok(())
+}
+
+/// Runs SQLite's foreign-key check on each table.
+pub(crate) async fn orphans(conn: &mut SqliteConnection, tables: &[Table]) -> Result<Vec<Orphan>> {
+    let mut out = Vec::new();
+    for t in tables {
+        let rows = sqlx::query("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check(?1)")
+            .bind(&t.name)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db(format!("checking the foreign keys of {}", t.name), e))?;
+        for r in rows {
+            out.push(Orphan {
+                table: r.get(0),
+                row: r.get(1),
+                parent: r.get(2),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Dumper for SqliteDumper {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &SQLITE
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn describe(&self) -> String {
+        describe_path(&self.path)
+    }
+
+    async fn begin(&mut self) -> Result<SourceSnapshot> {
+        sqlx::raw_sql("BEGIN")
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| db("starting the read transaction", e))?;
+        // The first read takes the snapshot; everything after reads the same one.
+        introspect::check_encoding(&mut self.conn).await?;
+        let server_version: String = sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("reading the version", e))?;
+        let schema = introspect::sso_schema(&mut self.conn).await?;
+        Ok(SourceSnapshot {
+            server_version,
+            schema,
+        })
+    }
+
+    async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
+        stream_rows(&mut self.conn, table, sink).await
+    }
+
+    async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
+        orphans(&mut self.conn, tables).await
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| db("ending the read transaction", e))?;
+        Ok(())
+    }
+}
