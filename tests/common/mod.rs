@@ -1,0 +1,146 @@
+//! Helpers shared by the integration tests: fixtures, fresh installations, and independent
+//! views of a database through the `sqlite3` client.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repo's copy of the Zato 3.2 SQLite fixture.
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zato-3.2-sqlite")
+}
+
+/// The fixture's credentials.json.
+pub fn credentials() -> serde_json::Value {
+    let text = std::fs::read(fixture().join("credentials.json")).unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
+/// Copies a directory tree, making every copy writable.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+            let mut p = std::fs::metadata(&to).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            p.set_readonly(false);
+            std::fs::set_permissions(&to, p).unwrap();
+        }
+    }
+}
+
+/// A copy of the fixture's server directory under `dir`.
+pub fn source_server(dir: &Path) -> PathBuf {
+    let s = dir.join("source-server");
+    copy_dir(&fixture().join("server"), &s);
+    s
+}
+
+/// The text of a secrets.conf of a brand-new installation: its own key1 and well_known_data.
+pub fn new_secrets_conf() -> String {
+    let key = fernet::Fernet::generate_key();
+    let f = fernet::Fernet::new(&key).unwrap();
+    let wkd = f.encrypt(b"3.141592...");
+    format!("[secret_keys]\nkey1={key}\n\n[zato]\nwell_known_data={wkd} # Pi number\n")
+}
+
+/// A new, empty server directory: server.conf like the fixture's, its own secrets.conf, no
+/// database yet.
+pub fn new_server(dir: &Path, name: &str) -> PathBuf {
+    let s = dir.join(name);
+    std::fs::create_dir_all(s.join("config/repo")).unwrap();
+    std::fs::copy(
+        fixture().join("server/config/repo/server.conf"),
+        s.join("config/repo/server.conf"),
+    )
+    .unwrap();
+    std::fs::write(s.join("config/repo/secrets.conf"), new_secrets_conf()).unwrap();
+    s
+}
+
+/// Runs the `sqlite3` client on `db` with `sql` on stdin and returns its stdout.
+pub fn sqlite3(db: &Path, sql: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sqlite3")
+        .arg("-bail")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the sqlite3 client is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every value of every SSO table as `typeof:hex`, row by row in rowid order, read by the
+/// `sqlite3` client: an independent, exact view of the data.
+pub fn typed_hex_rows(db: &Path) -> String {
+    let tables = sqlite3(
+        db,
+        "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'zato\\_sso\\_%' ESCAPE '\\' ORDER BY name;",
+    );
+    let mut out = String::new();
+    for t in tables.lines() {
+        let cols = sqlite3(
+            db,
+            &format!("SELECT name FROM pragma_table_info('{t}') ORDER BY cid;"),
+        );
+        let exprs: Vec<String> = cols
+            .lines()
+            .map(|c| {
+                let q = format!("\"{}\"", c.replace('"', "\"\""));
+                format!("typeof({q})||':'||hex({q})")
+            })
+            .collect();
+        out.push_str(&format!("== {t}\n"));
+        out.push_str(&sqlite3(
+            db,
+            &format!(
+                "SELECT {} FROM \"{t}\" ORDER BY rowid;",
+                exprs.join("||'|'||")
+            ),
+        ));
+    }
+    out
+}
+
+/// The schema objects of the SSO tables (type, name, table, sql), sorted.
+pub fn sso_objects(db: &Path) -> String {
+    sqlite3(
+        db,
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name LIKE 'zato\\_sso\\_%' ESCAPE '\\' ORDER BY type, name;",
+    )
+}
+
+/// The whole database as the `sqlite3` client dumps it: every table, not only SSO ones.
+pub fn whole_dump(db: &Path) -> String {
+    sqlite3(db, ".dump")
+}
+
+/// The `sqlite://` URL of a path.
+pub fn url(p: &Path) -> String {
+    format!("sqlite://{}", p.display())
+}
+
+/// Mode bits of a file.
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}

@@ -1,0 +1,445 @@
+//! A damaged or foreign backup is refused before the target is touched; a restore is all or
+//! nothing; tables outside the set are never harmed.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use zsso::progress::Silent;
+
+/// A backup of the fixture and a target database that already holds other data.
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    src_db: PathBuf,
+    bundle: PathBuf,
+    target: PathBuf,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let src = source_server(&root);
+    let bundle = root.join("bundle");
+    zsso::backup_url(
+        &url(&src.join("zato.db")),
+        Some(&src.join("config/repo/secrets.conf")),
+        &bundle,
+        &Silent,
+    )
+    .await
+    .unwrap();
+    let target = root.join("target.db");
+    sqlite3(
+        &target,
+        "CREATE TABLE zato_sso_user (id INTEGER PRIMARY KEY, username TEXT UNIQUE);\
+         INSERT INTO zato_sso_user VALUES (1, 'existing');\
+         CREATE TABLE cluster (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO cluster VALUES (1, 'c1');",
+    );
+    Setup {
+        _dir: dir,
+        root,
+        src_db: src.join("zato.db"),
+        bundle,
+        target,
+    }
+}
+
+/// The target's complete state: its whole dump and the file's bytes.
+fn state(db: &Path) -> (String, Vec<u8>) {
+    (whole_dump(db), std::fs::read(db).unwrap())
+}
+
+async fn restore(source: &Path, target: &Path) -> zsso::Result<zsso::restore::RestoreReport> {
+    zsso::restore_url(source, &url(target), None, &Silent).await
+}
+
+fn copy_bundle(s: &Setup, name: &str) -> PathBuf {
+    let b = s.root.join(name);
+    copy_dir(&s.bundle, &b);
+    b
+}
+
+#[tokio::test]
+async fn damaged_bundles_are_refused_before_the_target_is_touched() {
+    let s = setup().await;
+    let before = state(&s.target);
+    let dump = "zato-sso-backup.sql";
+    type Damage = fn(&Path);
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "dump cut short",
+            |b| {
+                let p = b.join("zato-sso-backup.sql");
+                let d = std::fs::read(&p).unwrap();
+                std::fs::write(&p, &d[..d.len() / 2]).unwrap();
+            },
+            "cut short or altered",
+        ),
+        (
+            "dump emptied",
+            |b| std::fs::write(b.join("zato-sso-backup.sql"), b"").unwrap(),
+            "has 0 bytes",
+        ),
+        (
+            "one byte of the dump flipped",
+            |b| {
+                let p = b.join("zato-sso-backup.sql");
+                let mut d = std::fs::read(&p).unwrap();
+                let i = d.len() / 3;
+                d[i] ^= 0x01;
+                std::fs::write(&p, d).unwrap();
+            },
+            "sha256 differs",
+        ),
+        (
+            "one byte of secrets.conf flipped",
+            |b| {
+                let p = b.join("secrets.conf");
+                let mut d = std::fs::read(&p).unwrap();
+                d[20] ^= 0x20;
+                std::fs::write(&p, d).unwrap();
+            },
+            "secrets.conf: sha256 differs",
+        ),
+        (
+            "dump missing",
+            |b| std::fs::remove_file(b.join("zato-sso-backup.sql")).unwrap(),
+            "zato-sso-backup.sql: is missing",
+        ),
+        (
+            "secrets.conf missing",
+            |b| std::fs::remove_file(b.join("secrets.conf")).unwrap(),
+            "secrets.conf: is missing",
+        ),
+        (
+            "manifest missing",
+            |b| std::fs::remove_file(b.join("manifest.json")).unwrap(),
+            "manifest is missing",
+        ),
+        (
+            "manifest emptied",
+            |b| std::fs::write(b.join("manifest.json"), b"").unwrap(),
+            "manifest is empty",
+        ),
+        (
+            "manifest cut short",
+            |b| {
+                let p = b.join("manifest.json");
+                let d = std::fs::read(&p).unwrap();
+                std::fs::write(&p, &d[..d.len() - 10]).unwrap();
+            },
+            "manifest is not valid",
+        ),
+        (
+            "a row count in the manifest changed",
+            |b| {
+                let p = b.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                m["tables"][1]["rows"] = serde_json::json!(13);
+                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            },
+            "manifest says 13",
+        ),
+        (
+            "a digest in the manifest changed",
+            |b| {
+                let p = b.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                m["tables"][0]["digest"] =
+                    serde_json::json!(format!("sha256-sum:{}", "0".repeat(64)));
+                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            },
+            "digest differs",
+        ),
+        (
+            "an unknown major format version",
+            |b| {
+                let p = b.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                m["format_version"] = serde_json::json!("2.0");
+                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            },
+            "format version 2.0",
+        ),
+        (
+            "a foreign format",
+            |b| {
+                let p = b.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                m["format"] = serde_json::json!("other-tool");
+                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            },
+            "format is `other-tool`",
+        ),
+        (
+            "a file outside the bundle",
+            |b| {
+                let p = b.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                m["files"][0]["name"] = serde_json::json!("../zato-sso-backup.sql");
+                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            },
+            "not part of a zsso bundle",
+        ),
+        (
+            "a dump replaced by a link",
+            |b| {
+                let p = b.join("zato-sso-backup.sql");
+                let real = b.with_extension("real.sql");
+                std::fs::rename(&p, &real).unwrap();
+                std::os::unix::fs::symlink(&real, &p).unwrap();
+            },
+            "is not a regular file",
+        ),
+    ];
+    for (i, (what, damage, expect)) in cases.into_iter().enumerate() {
+        let b = copy_bundle(&s, &format!("damaged-{i}"));
+        damage(&b);
+        let e = restore(&b, &s.target)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        let msg = zsso::error::chain(&e);
+        assert!(msg.contains(expect), "{what}: {msg}");
+        assert_eq!(state(&s.target), before, "{what}: the target changed");
+    }
+    assert!(std::fs::metadata(s.bundle.join(dump)).is_ok());
+}
+
+#[tokio::test]
+async fn a_dump_with_a_foreign_statement_is_refused_with_its_line() {
+    let s = setup().await;
+    let before = state(&s.target);
+    let plain = s.root.join("plain.sql");
+    let mut dump = sqlite3(&s.src_db, ".dump zato_sso_%");
+    dump.push_str("ATTACH DATABASE '/tmp/x.db' AS x;\n");
+    let line = dump.lines().count();
+    std::fs::write(&plain, &dump).unwrap();
+    let e = restore(&plain, &s.target).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("plain.sql:{line}: statement refused: `ATTACH`")),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
+    // A statement on another table in the middle is refused as well, before anything runs.
+    let dump = sqlite3(&s.src_db, ".dump zato_sso_%").replacen(
+        "CREATE TABLE zato_sso_user ",
+        "DELETE FROM cluster;\nCREATE TABLE zato_sso_user ",
+        1,
+    );
+    std::fs::write(&plain, &dump).unwrap();
+    let msg = restore(&plain, &s.target).await.unwrap_err().to_string();
+    assert!(
+        msg.contains("statement refused: `DELETE` is not allowed"),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
+}
+
+/// An extra user row whose `username` and `sign_up_confirm_token` are given as SQL literals.
+fn extra_user(username: &str, token: &str) -> String {
+    format!(
+        "INSERT INTO zato_sso_user(id,user_id,is_active,is_internal,is_super_user,is_locked,creation_ctx,approval_status,approval_status_mod_time,approval_status_mod_by,username,password,password_is_set,password_must_change,password_last_set,password_expiry,sign_up_status,sign_up_time,sign_up_confirm_token) VALUES(99,'zusr-dup',1,0,0,0,'{{}}','approved','2024-01-01 00:00:00.000000','x',{username},'x',1,0,'2024-01-01 00:00:00.000000','2024-01-01 00:00:00.000000','final','2024-01-01 00:00:00.000000',{token});\n"
+    )
+}
+
+#[tokio::test]
+async fn a_restore_that_fails_half_way_leaves_the_target_as_it_was() {
+    let s = setup().await;
+    let before = state(&s.target);
+    // A plain dump whose second admin.zato breaks the UNIQUE constraint in the middle.
+    let dump = sqlite3(&s.src_db, ".dump zato_sso_%");
+    let dup = dump.replacen(
+        "INSERT INTO zato_sso_password_reset",
+        &format!(
+            "{}INSERT INTO zato_sso_password_reset",
+            extra_user("'admin.zato'", "'t'")
+        ),
+        1,
+    );
+    assert_ne!(dup, dump);
+    let plain = s.root.join("dup.sql");
+    std::fs::write(&plain, dup).unwrap();
+    let e = restore(&plain, &s.target).await.unwrap_err();
+    let msg = zsso::error::chain(&e);
+    assert!(
+        msg.starts_with("restore failed and was rolled back"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("UNIQUE constraint failed: zato_sso_user.username"),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
+
+    // A bundle (manifest updated to match) whose rows break a unique index that is built
+    // after the data: the failure comes at the very end, and still nothing remains.
+    let b = copy_bundle(&s, "dup-bundle");
+    let dpath = b.join("zato-sso-backup.sql");
+    let text = std::fs::read_to_string(&dpath).unwrap();
+    let token = sqlite3(
+        &s.src_db,
+        "SELECT quote(sign_up_confirm_token) FROM zato_sso_user WHERE id = 2;",
+    );
+    let edited = text.replacen(
+        "CREATE INDEX zato_u_appr_stat_idx",
+        &format!(
+            "{}CREATE INDEX zato_u_appr_stat_idx",
+            extra_user("'dup.user'", token.trim())
+        ),
+        1,
+    );
+    std::fs::write(&dpath, &edited).unwrap();
+    let mpath = b.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["files"][0]["size"] = serde_json::json!(edited.len());
+    m["files"][0]["sha256"] = serde_json::json!(zsso::bundle::sha256_file(&dpath).unwrap());
+    m["tables"][1]["rows"] = serde_json::json!(15);
+    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = restore(&b, &s.target).await.unwrap_err();
+    let msg = zsso::error::chain(&e);
+    assert!(
+        msg.starts_with("restore failed and was rolled back"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("UNIQUE constraint failed: zato_sso_user.sign_up_confirm_token"),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
+}
+
+#[tokio::test]
+async fn a_dependent_table_outside_the_set_blocks_the_restore_and_keeps_its_rows() {
+    let s = setup().await;
+    sqlite3(
+        &s.target,
+        "CREATE TABLE my_audit (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES zato_sso_user (id) ON DELETE CASCADE);\
+         INSERT INTO my_audit VALUES (1, 1), (2, 1);",
+    );
+    let before = state(&s.target);
+    let e = restore(&s.bundle, &s.target).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("my_audit references zato_sso_user"), "{msg}");
+    assert!(msg.contains("nothing was changed"), "{msg}");
+    assert_eq!(state(&s.target), before);
+    assert_eq!(sqlite3(&s.target, "SELECT count(*) FROM my_audit;"), "2\n");
+}
+
+#[tokio::test]
+async fn plain_sqlite3_dumps_are_accepted_with_or_without_the_articles_drop_lines() {
+    let s = setup().await;
+    let want = typed_hex_rows(&s.src_db);
+    let dump = sqlite3(&s.src_db, ".dump zato_sso_%");
+    // As sqlite3 writes it, into a target that already has a zato_sso_user table.
+    let plain = s.root.join("plain.sql");
+    std::fs::write(&plain, &dump).unwrap();
+    let r = restore(&plain, &s.target).await.unwrap();
+    assert!(!r.verified_against_manifest);
+    assert!(r.warnings.iter().any(|w| w.contains("no integrity proof")));
+    assert_eq!(typed_hex_rows(&s.target), want);
+    assert_eq!(sqlite3(&s.target, "SELECT name FROM cluster;"), "c1\n");
+    // With the DROP lines the article tells people to add (parents first, six tables).
+    let drops = "DROP TABLE IF EXISTS zato_sso_group;\nDROP TABLE IF EXISTS zato_sso_user;\nDROP TABLE IF EXISTS zato_sso_user_group;\nDROP TABLE IF EXISTS zato_sso_session;\nDROP TABLE IF EXISTS zato_sso_attr;\nDROP TABLE IF EXISTS zato_sso_linked_auth;\n";
+    let edited = dump.replacen(
+        "BEGIN TRANSACTION;\n",
+        &format!("BEGIN TRANSACTION;\n{drops}"),
+        1,
+    );
+    std::fs::write(&plain, &edited).unwrap();
+    restore(&plain, &s.target).await.unwrap();
+    assert_eq!(typed_hex_rows(&s.target), want);
+    // Indexes that sqlite3 .dump 'zato_sso_%' loses are lost in such a dump: zsso can only
+    // restore what the file has. A zsso bundle has them all.
+    restore(&s.bundle, &s.target).await.unwrap();
+    assert_eq!(sso_objects(&s.target), sso_objects(&s.src_db));
+}
+
+#[tokio::test]
+async fn orphans_the_source_had_are_kept_and_reported_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    // A session whose user does not exist: SQLite does not enforce foreign keys by default.
+    sqlite3(
+        &src,
+        "INSERT INTO zato_sso_session (id, ust, creation_time, expiration_time, remote_addr, user_agent, auth_type, auth_principal, user_id) \
+         VALUES (500, 'zust-orphan', '2024-01-01 00:00:00.000000', '2024-01-02 00:00:00.000000', '127.0.0.1', 'ua', 'basic', 'p', 9999);",
+    );
+    let bundle = dir.path().join("b");
+    let r = zsso::backup_url(&url(&src), None, &bundle, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(r.manifest.orphans.len(), 1);
+    assert_eq!(r.manifest.orphans[0].table, "zato_sso_session");
+    assert_eq!(r.manifest.orphans[0].row, Some(500));
+    let dst = dir.path().join("dst.db");
+    let rr = restore(&bundle, &dst).await.unwrap();
+    assert_eq!(rr.orphans, r.manifest.orphans);
+    assert!(
+        rr.warnings
+            .iter()
+            .any(|w| w.contains("as they did in the source"))
+    );
+    // A manifest that says the source had no orphans makes the same restore fail.
+    let m_path = bundle.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&m_path).unwrap()).unwrap();
+    m["orphans"] = serde_json::json!([]);
+    std::fs::write(&m_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let dst2 = dir.path().join("dst2.db");
+    let e = restore(&bundle, &dst2).await.unwrap_err();
+    assert!(
+        zsso::error::chain(&e).contains("which the source did not have"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_never_overwrites_and_never_leaves_a_partial_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path());
+    let db = url(&src.join("zato.db"));
+    let out = dir.path().join("b");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep"), b"mine").unwrap();
+    let e = zsso::backup_url(&db, None, &out, &Silent)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(std::fs::read(out.join("keep")).unwrap(), b"mine");
+    // A secrets.conf whose key does not decrypt its well_known_data: nothing is written.
+    let bad = dir.path().join("bad-secrets.conf");
+    let good = std::fs::read_to_string(src.join("config/repo/secrets.conf")).unwrap();
+    let other = new_secrets_conf();
+    let other_key = other.lines().find(|l| l.starts_with("key1=")).unwrap();
+    let mixed: String = good
+        .lines()
+        .map(|l| if l.starts_with("key1=") { other_key } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&bad, mixed).unwrap();
+    let out2 = dir.path().join("b2");
+    let e = zsso::backup_url(&db, Some(&bad), &out2, &Silent)
+        .await
+        .unwrap_err();
+    assert!(zsso::error::chain(&e).contains("well_known_data"), "{e}");
+    assert!(!out2.exists());
+    // A database that is not there: nothing is left either, not even a partial directory.
+    let e = zsso::backup_url(&url(&dir.path().join("nope.db")), None, &out2, &Silent)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nope.db"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("b2"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
