@@ -1,0 +1,431 @@
+//! The `zsso` binary as a process: every command, `--json` output, exit codes, and what it
+//! refuses.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/zato-3.2-sqlite")
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// A second installation: the fixture's server.conf, a secrets.conf with another key.
+fn other_server(dir: &Path) -> PathBuf {
+    let s = dir.join("other");
+    std::fs::create_dir_all(s.join("config/repo")).unwrap();
+    std::fs::copy(
+        fixture().join("server/config/repo/server.conf"),
+        s.join("config/repo/server.conf"),
+    )
+    .unwrap();
+    let key = fernet::Fernet::generate_key();
+    let token = fernet::Fernet::new(&key).unwrap().encrypt(b"3.141592...");
+    std::fs::write(
+        s.join("config/repo/secrets.conf"),
+        format!("[secret_keys]\nkey1={key}\n[zato]\nwell_known_data={token}\n"),
+    )
+    .unwrap();
+    s
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn zsso(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zsso"));
+    c.args(args)
+        .env_remove("ZSSO_PASSWORD")
+        .env("ZSSO_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The secret things of the fixture that no output may contain.
+fn secrets_of_fixture() -> Vec<String> {
+    let conf = std::fs::read_to_string(fixture().join("server/config/repo/secrets.conf")).unwrap();
+    let key1 = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("key1="))
+        .unwrap()
+        .to_string();
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(fixture().join("credentials.json")).unwrap())
+            .unwrap();
+    let mut out = vec![key1, "3.141592".to_string()];
+    for c in creds["credentials"].as_array().unwrap() {
+        out.push(c["password"].as_str().unwrap().to_string());
+    }
+    for (_, v) in creds["secrets_plaintext"].as_object().unwrap() {
+        let v = v.as_str().unwrap();
+        if v.len() > 4 && v != "3.141592..." {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+fn assert_no_secrets(r: &Run, what: &str) {
+    for sec in secrets_of_fixture() {
+        assert!(
+            !r.stdout.contains(&sec) && !r.stderr.contains(&sec),
+            "{what} printed a secret"
+        );
+    }
+}
+
+#[test]
+fn backup_inspect_restore_verify_as_a_user_runs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture().join("server"), &src);
+    let bundle = dir.path().join("bundle");
+
+    let r = zsso(
+        &[
+            "backup",
+            "--server-dir",
+            s(&src),
+            "--out",
+            s(&bundle),
+            "--json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_no_secrets(&r, "backup");
+    let j = r.json();
+    assert_eq!(j["tables"].as_array().unwrap().len(), 7);
+    assert_eq!(j["tables"][1]["name"], "zato_sso_user");
+    assert_eq!(j["tables"][1]["rows"], 14);
+    assert_eq!(j["secrets"], true);
+    assert_eq!(j["source"]["dialect"], "sqlite");
+
+    // Never over an existing bundle.
+    let r = zsso(
+        &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+
+    let r = zsso(&["inspect", s(&bundle), "--json"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_no_secrets(&r, "inspect");
+    let j = r.json();
+    assert_eq!(j["format"], "zsso-bundle");
+    assert_eq!(j["checked"], true);
+    assert_eq!(j["tables"][4]["name"], "zato_sso_attr");
+    assert_eq!(j["tables"][4]["rows"], 13);
+    let r = zsso(&["inspect", s(&bundle)], &[], None);
+    assert!(
+        r.stdout.contains("every file's size and sha256 match"),
+        "{}",
+        r.stdout
+    );
+
+    let dst = other_server(dir.path());
+    let r = zsso(
+        &["restore", s(&bundle), "--server-dir", s(&dst), "--json"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_no_secrets(&r, "restore");
+    let j = r.json();
+    assert_eq!(j["verified_against_manifest"], true);
+    assert_eq!(j["tables"].as_array().unwrap().len(), 7);
+    assert_eq!(j["encrypted"]["failed"], 0);
+    assert!(
+        j["secrets"]["backup"]
+            .as_str()
+            .unwrap()
+            .ends_with("secrets.conf.bak")
+    );
+
+    // Log in with the password from the environment, then from standard input.
+    let r = zsso(
+        &[
+            "verify",
+            s(&bundle),
+            "--server-dir",
+            s(&dst),
+            "--login",
+            "admin.zato",
+            "--json",
+        ],
+        &[("ZSSO_PASSWORD", "Adm1n-Zato-ć-2024!")],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_no_secrets(&r, "verify");
+    let j = r.json();
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["login"], "admin.zato");
+    let r = zsso(
+        &[
+            "verify",
+            s(&bundle),
+            "--server-dir",
+            s(&dst),
+            "--login",
+            "ops.cli",
+        ],
+        &[],
+        Some("Ops-Cli-User-2024\n"),
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("login of ops.cli: password matches"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("verified: "), "{}", r.stdout);
+}
+
+#[test]
+fn verify_rejects_a_wrong_password_and_another_installations_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture().join("server"), &src);
+    let bundle = dir.path().join("bundle");
+    assert_eq!(
+        zsso(
+            &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
+            &[],
+            None
+        )
+        .code,
+        0
+    );
+
+    let r = zsso(
+        &[
+            "verify",
+            s(&bundle),
+            "--server-dir",
+            s(&src),
+            "--login",
+            "admin.zato",
+            "--json",
+        ],
+        &[("ZSSO_PASSWORD", "wrong-password")],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    let j = r.json();
+    assert_eq!(j["ok"], false);
+    assert_eq!(
+        j["problems"][0],
+        "login of user `admin.zato` failed: wrong password"
+    );
+    assert!(!r.stdout.contains("wrong-password"));
+
+    let r = zsso(
+        &[
+            "verify",
+            s(&bundle),
+            "--server-dir",
+            s(&src),
+            "--login",
+            "nobody",
+        ],
+        &[("ZSSO_PASSWORD", "x")],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("`nobody` failed: no such user"),
+        "{}",
+        r.stdout
+    );
+
+    // The data with a secrets.conf of another installation: its own well_known_data decrypts,
+    // but nothing in the database does.
+    let other = other_server(dir.path());
+    let db = format!("sqlite://{}", src.join("zato.db").display());
+    let other_secrets = other.join("config/repo/secrets.conf");
+    let r = zsso(
+        &[
+            "verify",
+            s(&bundle),
+            "--db",
+            &db,
+            "--secrets",
+            s(&other_secrets),
+            "--json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let j = r.json();
+    assert_eq!(j["ok"], false);
+    let problems = j["problems"].to_string();
+    assert!(
+        problems.contains("different key1 than the bundle's"),
+        "{problems}"
+    );
+    assert!(problems.contains("do not decrypt with key1"), "{problems}");
+    assert_eq!(j["secrets"]["well_known"], true);
+    assert_eq!(j["secrets"]["encrypted"]["decrypted"], 0);
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_message_naming_what_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture().join("server"), &src);
+    let bundle = dir.path().join("bundle");
+    assert_eq!(
+        zsso(
+            &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
+            &[],
+            None
+        )
+        .code,
+        0
+    );
+
+    // A damaged bundle.
+    let dump = bundle.join("zato-sso-backup.sql");
+    let mut bytes = std::fs::read(&dump).unwrap();
+    bytes.truncate(bytes.len() - 100);
+    std::fs::write(&dump, bytes).unwrap();
+    let target = dir.path().join("t.db");
+    let r = zsso(
+        &[
+            "restore",
+            s(&bundle),
+            "--db",
+            &format!("sqlite://{}", s(&target)),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("zsso: error: bundle "), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("zato-sso-backup.sql: has "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !target.exists(),
+        "a refused restore must not even create the target"
+    );
+
+    // A database that does not exist.
+    let r = zsso(
+        &[
+            "backup",
+            "--db",
+            "sqlite:///nonexistent/zato.db",
+            "--out",
+            s(&dir.path().join("x")),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("/nonexistent/zato.db"), "{}", r.stderr);
+    assert!(!dir.path().join("x").exists());
+
+    // An unsupported URL and a missing option.
+    let r = zsso(
+        &[
+            "backup",
+            "--db",
+            "oracle://x",
+            "--out",
+            s(&dir.path().join("y")),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("unsupported database url scheme `oracle`"),
+        "{}",
+        r.stderr
+    );
+    let r = zsso(&["backup", "--server-dir", s(&src)], &[], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--out"), "{}", r.stderr);
+
+    // A plain dump: accepted, and the output says it has no integrity proof.
+    let plain = dir.path().join("plain.sql");
+    let out = Command::new("sqlite3")
+        .arg(src.join("zato.db"))
+        .arg(".dump zato_sso_%")
+        .output()
+        .unwrap();
+    std::fs::write(&plain, out.stdout).unwrap();
+    let r = zsso(
+        &[
+            "restore",
+            s(&plain),
+            "--db",
+            &format!("sqlite://{}", s(&target)),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("no manifest, no integrity proof"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("no integrity proof"), "{}", r.stderr);
+}
