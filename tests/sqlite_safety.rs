@@ -443,3 +443,26 @@ async fn a_backup_never_overwrites_and_never_leaves_a_partial_bundle() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn a_failed_restore_into_a_new_file_leaves_no_file() {
+    let s = setup().await;
+    let fresh = s.root.join("fresh.db");
+    // Refused before it began.
+    let plain = s.root.join("foreign.sql");
+    std::fs::write(&plain, "PRAGMA foreign_keys=OFF;\nATTACH 'x.db' AS x;\n").unwrap();
+    assert!(restore(&plain, &fresh).await.is_err());
+    assert!(!fresh.exists());
+    // Failed half-way: a row that breaks the table's own UNIQUE constraint.
+    let dump = sqlite3(&s.src_db, ".dump zato_sso_%");
+    let dup = dump.replacen(
+        "INSERT INTO zato_sso_password_reset",
+        &format!("{}INSERT INTO zato_sso_password_reset", extra_user("'admin.zato'", "'t'")),
+        1,
+    );
+    std::fs::write(&plain, dup).unwrap();
+    let e = restore(&plain, &fresh).await.unwrap_err();
+    assert!(e.to_string().starts_with("restore failed and was rolled back"), "{e}");
+    assert!(!fresh.exists());
+    assert!(!s.root.join("fresh.db-journal").exists());
+}

@@ -16,8 +16,12 @@ use zsso_core::schema::Table;
 
 /// Writes the SSO tables into a SQLite database file (created if missing).
 pub struct SqliteRestorer {
-    conn: SqliteConnection,
+    /// `None` until [`Restorer::begin`] when the file did not exist: a restore refused before
+    /// it began must not leave a new empty database behind.
+    conn: Option<SqliteConnection>,
     path: PathBuf,
+    /// Returns true if and only if this restorer created the file.
+    created: bool,
 }
 
 impl std::fmt::Debug for SqliteRestorer {
@@ -31,25 +35,46 @@ impl std::fmt::Debug for SqliteRestorer {
 impl SqliteRestorer {
     /// Opens (or creates) the database file. Foreign-key enforcement is switched off on this
     /// connection before any transaction, as SQLite ignores the pragma inside one.
+    ///
+    /// A file that does not exist yet is created only when the restore begins.
     pub async fn open(path: &Path) -> Result<Self> {
+        let mut me = Self {
+            conn: None,
+            path: path.to_path_buf(),
+            created: false,
+        };
+        if path.exists() {
+            me.connect(false).await?;
+        }
+        Ok(me)
+    }
+
+    async fn connect(&mut self, create: bool) -> Result<()> {
         let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
+            .filename(&self.path)
+            .create_if_missing(create)
             .foreign_keys(false)
             .busy_timeout(Duration::from_secs(10));
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
-            .map_err(|e| db(format!("opening {}", path.display()), e))?;
+            .map_err(|e| db(format!("opening {}", self.path.display()), e))?;
         introspect::check_encoding(&mut conn).await?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    fn conn(&mut self) -> Result<&mut SqliteConnection> {
+        self.conn.as_mut().ok_or_else(|| {
+            zsso_core::Error::Usage(format!(
+                "{} is not open: the restore has not begun",
+                self.path.display()
+            ))
         })
     }
 
     async fn run(&mut self, sql: &str, what: &str) -> Result<()> {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&mut self.conn)
+            .execute(self.conn()?)
             .await
             .map_err(|e| db(what.to_string(), e))?;
         Ok(())
@@ -71,19 +96,25 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn tables(&mut self) -> Result<Vec<String>> {
-        introspect::table_names(&mut self.conn).await
+        match self.conn.as_mut() {
+            Some(c) => introspect::table_names(c).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn dependents(&mut self, set: &[String]) -> Result<Vec<Dependent>> {
         let in_set = |t: &str| set.iter().any(|s| s.eq_ignore_ascii_case(t));
         let mut out = Vec::new();
-        for t in introspect::table_names(&mut self.conn).await? {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(out);
+        };
+        for t in introspect::table_names(conn).await? {
             if in_set(&t) {
                 continue;
             }
             let refs = sqlx::query("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")
                 .bind(&t)
-                .fetch_all(&mut self.conn)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(|e| db(format!("reading the foreign keys of {t}"), e))?;
             for r in refs {
@@ -100,6 +131,10 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn begin(&mut self) -> Result<()> {
+        if self.conn.is_none() {
+            self.connect(true).await?;
+            self.created = true;
+        }
         // Enforcement is off for the connection (set at open, outside any transaction).
         self.run("PRAGMA foreign_keys=OFF", "switching foreign keys off")
             .await?;
@@ -117,15 +152,15 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn describe_table(&mut self, table: &str) -> Result<Table> {
-        introspect::describe(&mut self.conn, table).await
+        introspect::describe(self.conn()?, table).await
     }
 
     async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
-        stream_rows(&mut self.conn, table, sink).await
+        stream_rows(self.conn()?, table, sink).await
     }
 
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
-        orphans(&mut self.conn, tables).await
+        orphans(self.conn()?, tables).await
     }
 
     async fn commit(&mut self) -> Result<()> {
@@ -133,6 +168,20 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn rollback(&mut self) -> Result<()> {
-        self.run("ROLLBACK", "rolling back").await
+        self.run("ROLLBACK", "rolling back").await?;
+        if self.created {
+            // The target did not exist before: as it was means not there at all.
+            if let Some(c) = self.conn.take() {
+                c.close().await.map_err(|e| db("closing", e))?;
+            }
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{suffix}", self.path.display()));
+                if p.exists() {
+                    std::fs::remove_file(&p)
+                        .map_err(|e| zsso_core::Error::io("cannot remove", &p, e))?;
+                }
+            }
+        }
+        Ok(())
     }
 }
