@@ -1,4 +1,4 @@
-//! The `zsso` command: argument parsing and printing. The work is done by the `zsso` library.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 use clap::{Args, Parser, Subcommand};

@@ -59,6 +59,8 @@ pub struct SourceSnapshot {
     pub server_version: String,
     /// The SSO tables as the catalogue describes them.
     pub schema: Schema,
+    /// What the backend found that the user should know, such as state it cannot carry.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the SSO tables of one database inside one read snapshot on one connection.

@@ -142,6 +142,10 @@ pub async fn backup(
             ),
         });
     }
+    for w in &snap.warnings {
+        progress.warning(w);
+        warnings.push(w.clone());
+    }
     if cycle {
         warnings.push("the SSO tables reference each other in a cycle; the dump relies on foreign keys being off while it loads".into());
     }

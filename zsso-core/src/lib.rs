@@ -1,6 +1,4 @@
-//! The database-neutral core of zsso.
-//!
-//! See the README of the workspace for the whole picture.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod error;

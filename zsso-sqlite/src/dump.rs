@@ -170,9 +170,21 @@ impl Dumper for SqliteDumper {
             .await
             .map_err(|e| db("reading the version", e))?;
         let schema = introspect::sso_schema(&mut self.conn).await?;
+        let warnings = schema
+            .tables
+            .iter()
+            .filter(|t| t.create_sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+            .map(|t| {
+                format!(
+                    "{} is declared AUTOINCREMENT: its rows are carried, its sqlite_sequence counter is not (new ids continue after the largest restored one)",
+                    t.name
+                )
+            })
+            .collect();
         Ok(SourceSnapshot {
             server_version,
             schema,
+            warnings,
         })
     }
 

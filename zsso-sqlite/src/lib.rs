@@ -1,8 +1,4 @@
-//! The SQLite backend of zsso: [`SqliteDumper`] and [`SqliteRestorer`].
-//!
-//! A backup is one read transaction on one connection; a restore is one connection with
-//! foreign-key enforcement off, and one `BEGIN IMMEDIATE` transaction that commits only
-//! after every table was recounted and re-digested.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod dialect;
