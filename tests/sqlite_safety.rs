@@ -457,12 +457,19 @@ async fn a_failed_restore_into_a_new_file_leaves_no_file() {
     let dump = sqlite3(&s.src_db, ".dump zato_sso_%");
     let dup = dump.replacen(
         "INSERT INTO zato_sso_password_reset",
-        &format!("{}INSERT INTO zato_sso_password_reset", extra_user("'admin.zato'", "'t'")),
+        &format!(
+            "{}INSERT INTO zato_sso_password_reset",
+            extra_user("'admin.zato'", "'t'")
+        ),
         1,
     );
     std::fs::write(&plain, dup).unwrap();
     let e = restore(&plain, &fresh).await.unwrap_err();
-    assert!(e.to_string().starts_with("restore failed and was rolled back"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("restore failed and was rolled back"),
+        "{e}"
+    );
     assert!(!fresh.exists());
     assert!(!s.root.join("fresh.db-journal").exists());
 }
