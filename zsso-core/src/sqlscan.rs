@@ -236,26 +236,69 @@ impl<R: BufRead> StatementReader<R> {
         }
     }
 
-    fn quoted(&mut self, close: u8, doubled: bool, what: &str) -> Result<Vec<u8>> {
+    /// Consumes everything up to and including the next `close`, a buffer at a time; the
+    /// bytes before it go to `out` when given. Returns false at the end of the input.
+    fn take_until(&mut self, close: u8, mut out: Option<&mut Vec<u8>>) -> Result<bool> {
+        while let Some(b) = self.ahead.pop_front() {
+            if b == b'\n' {
+                self.line += 1;
+            }
+            if self.in_statement {
+                self.text.push(b);
+            }
+            if b == close {
+                return Ok(true);
+            }
+            if let Some(o) = out.as_deref_mut() {
+                o.push(b);
+            }
+        }
+        loop {
+            let buf = self
+                .src
+                .fill_buf()
+                .map_err(|e| Error::io("cannot read", self.path.clone(), e))?;
+            if buf.is_empty() {
+                return Ok(false);
+            }
+            let (end, found) = match buf.iter().position(|&c| c == close) {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            self.line += buf[..end].iter().filter(|&&c| c == b'\n').count();
+            if let Some(o) = out.as_deref_mut() {
+                o.extend_from_slice(&buf[..end]);
+            }
+            let used = if found { end + 1 } else { end };
+            if self.in_statement {
+                self.text.extend_from_slice(&buf[..used]);
+            }
+            self.src.consume(used);
+            if found {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Reads a quoted string whose opening quote was consumed; `close` doubled stands for
+    /// itself when `doubled`. The content is kept only when `keep`.
+    fn quoted(&mut self, close: u8, doubled: bool, what: &str, keep: bool) -> Result<Vec<u8>> {
         let start = self.line;
         let mut out = Vec::new();
         loop {
-            match self.next()? {
-                None => {
-                    return Err(self.err(
-                        start,
-                        format!("{what} is not closed (is the file cut short?)"),
-                    ));
+            if !self.take_until(close, keep.then_some(&mut out))? {
+                return Err(self.err(
+                    start,
+                    format!("{what} is not closed (is the file cut short?)"),
+                ));
+            }
+            if doubled && self.peek()? == Some(close) {
+                self.next()?;
+                if keep {
+                    out.push(close);
                 }
-                Some(c) if c == close => {
-                    if doubled && self.peek()? == Some(close) {
-                        self.next()?;
-                        out.push(close);
-                    } else {
-                        return Ok(out);
-                    }
-                }
-                Some(c) => out.push(c),
+            } else {
+                return Ok(out);
             }
         }
     }
@@ -294,24 +337,24 @@ impl<R: BufRead> StatementReader<R> {
         let sym = |s: &'static str| Ok(Token::Symbol(s));
         match c {
             b'\'' => {
-                self.quoted(b'\'', true, "string")?;
+                self.quoted(b'\'', true, "string", false)?;
                 Ok(Token::Str)
             }
             b'"' => {
-                let n = self.quoted(b'"', true, "quoted identifier")?;
+                let n = self.quoted(b'"', true, "quoted identifier", true)?;
                 self.ident(n, line)
             }
             b'`' if self.cfg.backtick_identifiers => {
-                let n = self.quoted(b'`', true, "quoted identifier")?;
+                let n = self.quoted(b'`', true, "quoted identifier", true)?;
                 self.ident(n, line)
             }
             b'[' if self.cfg.bracket_identifiers => {
-                let n = self.quoted(b']', false, "quoted identifier")?;
+                let n = self.quoted(b']', false, "quoted identifier", true)?;
                 self.ident(n, line)
             }
             b'x' | b'X' if self.peek()? == Some(b'\'') => {
                 self.next()?;
-                let hex = self.quoted(b'\'', false, "blob literal")?;
+                let hex = self.quoted(b'\'', false, "blob literal", true)?;
                 if hex.len() % 2 != 0 || !hex.iter().all(u8::is_ascii_hexdigit) {
                     return Err(self.err(line, "blob literal is not an even number of hex digits"));
                 }
@@ -532,6 +575,28 @@ mod tests {
         assert!(t.contains(&Token::Parameter));
         assert!(t.contains(&Token::Quoted("q".into())));
         assert!(split("INSERT INTO t VALUES(X'0');").is_err());
+    }
+
+    #[test]
+    fn buffer_boundaries_change_nothing() {
+        let sql = "-- c\nINSERT INTO t VALUES('a''b\nc', X'00ff', \"q\"\"x\", [br]);\n/* x\ny */ CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT CASE WHEN 1 THEN 'e;' END; END;\nCOMMIT;\n";
+        let whole = split(sql).unwrap();
+        for cap in 1..8 {
+            let src = std::io::BufReader::with_capacity(cap, sql.as_bytes());
+            let mut r = StatementReader::new(src, Path::new("t.sql"), LexerConfig::SQLITE);
+            let mut got = Vec::new();
+            while let Some(st) = r.next_statement().unwrap() {
+                got.push((st.line, st.text, st.tokens));
+            }
+            let want: Vec<_> = whole
+                .iter()
+                .map(|st| (st.line, st.text.clone(), st.tokens.clone()))
+                .collect();
+            assert_eq!(got, want, "buffer of {cap} bytes");
+        }
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole[1].line, 5);
+        assert_eq!(whole[2].line, 6);
     }
 
     #[test]
