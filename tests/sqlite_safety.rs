@@ -45,6 +45,14 @@ async fn setup() -> Setup {
     }
 }
 
+/// Rewrites a bundle's manifest.json through `f`.
+fn edit_manifest(bundle: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let p = bundle.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut m);
+    std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
 /// The target's complete state: its whole dump and the file's bytes.
 fn state(db: &Path) -> (String, Vec<u8>) {
     (whole_dump(db), std::fs::read(db).unwrap())
@@ -134,56 +142,40 @@ async fn damaged_bundles_are_refused_before_the_target_is_touched() {
         (
             "a row count in the manifest changed",
             |b| {
-                let p = b.join("manifest.json");
-                let mut m: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                m["tables"][1]["rows"] = serde_json::json!(13);
-                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+                edit_manifest(b, |m| m["tables"][1]["rows"] = serde_json::json!(13));
             },
             "manifest says 13",
         ),
         (
             "a digest in the manifest changed",
             |b| {
-                let p = b.join("manifest.json");
-                let mut m: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                m["tables"][0]["digest"] =
-                    serde_json::json!(format!("sha256-sum:{}", "0".repeat(64)));
-                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+                edit_manifest(b, |m| {
+                    m["tables"][0]["digest"] =
+                        serde_json::json!(format!("sha256-sum:{}", "0".repeat(64)))
+                });
             },
             "digest differs",
         ),
         (
             "an unknown major format version",
             |b| {
-                let p = b.join("manifest.json");
-                let mut m: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                m["format_version"] = serde_json::json!("2.0");
-                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+                edit_manifest(b, |m| m["format_version"] = serde_json::json!("2.0"));
             },
             "format version 2.0",
         ),
         (
             "a foreign format",
             |b| {
-                let p = b.join("manifest.json");
-                let mut m: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                m["format"] = serde_json::json!("other-tool");
-                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+                edit_manifest(b, |m| m["format"] = serde_json::json!("other-tool"));
             },
             "format is `other-tool`",
         ),
         (
             "a file outside the bundle",
             |b| {
-                let p = b.join("manifest.json");
-                let mut m: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                m["files"][0]["name"] = serde_json::json!("../zato-sso-backup.sql");
-                std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+                edit_manifest(b, |m| {
+                    m["files"][0]["name"] = serde_json::json!("../zato-sso-backup.sql")
+                });
             },
             "not part of a zsso bundle",
         ),
@@ -297,12 +289,12 @@ async fn a_restore_that_fails_half_way_leaves_the_target_as_it_was() {
         1,
     );
     std::fs::write(&dpath, &edited).unwrap();
-    let mpath = b.join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["files"][0]["size"] = serde_json::json!(edited.len());
-    m["files"][0]["sha256"] = serde_json::json!(zsso::bundle::sha256_file(&dpath).unwrap());
-    m["tables"][1]["rows"] = serde_json::json!(15);
-    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let sha = zsso::bundle::sha256_file(&dpath).unwrap();
+    edit_manifest(&b, |m| {
+        m["files"][0]["size"] = serde_json::json!(edited.len());
+        m["files"][0]["sha256"] = serde_json::json!(sha);
+        m["tables"][1]["rows"] = serde_json::json!(15);
+    });
     let e = restore(&b, &s.target).await.unwrap_err();
     let msg = zsso::error::chain(&e);
     assert!(
@@ -388,11 +380,7 @@ async fn orphans_the_source_had_are_kept_and_reported_not_created() {
             .any(|w| w.contains("as they did in the source"))
     );
     // A manifest that says the source had no orphans makes the same restore fail.
-    let m_path = bundle.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&m_path).unwrap()).unwrap();
-    m["orphans"] = serde_json::json!([]);
-    std::fs::write(&m_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    edit_manifest(&bundle, |m| m["orphans"] = serde_json::json!([]));
     let dst2 = dir.path().join("dst2.db");
     let e = restore(&bundle, &dst2).await.unwrap_err();
     assert!(

@@ -331,6 +331,9 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
                 s.encrypted.failed
             );
         }
+        if report.secrets.is_none() {
+            println!("  secrets.conf: not checked (give --server-dir or --secrets)");
+        }
         if let Some(u) = &report.login {
             if report
                 .problems

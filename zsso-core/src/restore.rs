@@ -225,6 +225,12 @@ pub async fn restore(
         }
         bundle_secrets = Some(s);
     }
+    if secrets_to.is_none() && bundle_secrets.is_some() {
+        warn(
+            "the bundle's secrets.conf is not installed anywhere (no destination given): the restored passwords and encrypted values need its key1".into(),
+            &mut warnings,
+        );
+    }
     if let Some(dest) = secrets_to {
         if bundle_secrets.is_none() {
             warn(
