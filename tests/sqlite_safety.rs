@@ -461,3 +461,70 @@ async fn a_failed_restore_into_a_new_file_leaves_no_file() {
     assert!(!fresh.exists());
     assert!(!s.root.join("fresh.db-journal").exists());
 }
+
+#[tokio::test]
+async fn statements_smuggled_inside_a_trigger_or_index_are_refused() {
+    let s = setup().await;
+    sqlite3(
+        &s.target,
+        "CREATE TABLE keep (x); INSERT INTO keep VALUES (1);",
+    );
+    let before = state(&s.target);
+    let plain = s.root.join("smuggle.sql");
+    let cases = [
+        // An index named `trigger` once made the scanner swallow the statements after it.
+        "CREATE TABLE zato_sso_a (id);\nCREATE INDEX trigger ON zato_sso_a(id);\nDROP TABLE keep;\nCREATE TRIGGER zato_sso_t AFTER INSERT ON zato_sso_a BEGIN DELETE FROM zato_sso_a; END;\n",
+        // `begin` as a name inside a trigger, then a COMMIT that would end the restore's transaction.
+        "CREATE TABLE zato_sso_a (id, \"begin\");\nCREATE TRIGGER zato_sso_t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 AS begin; END; COMMIT; SELECT 1 AS end;\n",
+        // A trigger whose WHEN clause reads another table.
+        "CREATE TABLE zato_sso_a (id);\nCREATE TRIGGER zato_sso_t AFTER INSERT ON zato_sso_a WHEN (SELECT count(*) FROM keep) BEGIN DELETE FROM zato_sso_a; END;\n",
+        // A trigger body that plants a trigger elsewhere.
+        "CREATE TABLE zato_sso_a (id);\nCREATE TRIGGER zato_sso_t AFTER INSERT ON zato_sso_a BEGIN CREATE TRIGGER x AFTER INSERT ON keep BEGIN SELECT 1; END; END;\n",
+    ];
+    for (i, sql) in cases.iter().enumerate() {
+        std::fs::write(&plain, sql).unwrap();
+        let e = restore(&plain, &s.target)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("case {i} was accepted"));
+        assert!(e.to_string().contains("statement refused"), "case {i}: {e}");
+        assert_eq!(state(&s.target), before, "case {i}: the target changed");
+    }
+}
+
+#[tokio::test]
+async fn triggers_and_every_index_of_the_sso_tables_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    sqlite3(
+        &src,
+        "CREATE TRIGGER zato_sso_user_audit AFTER UPDATE OF username ON zato_sso_user FOR EACH ROW WHEN new.username <> old.username \
+         BEGIN UPDATE zato_sso_attr SET last_modified = CASE WHEN 1 THEN '2024-01-01 00:00:00.000000' END WHERE user_id = new.user_id; \
+         DELETE FROM zato_sso_session WHERE user_id = new.id AND ust IN (SELECT ust FROM zato_sso_session s, zato_sso_user AS u WHERE u.id = s.user_id); END;\
+         CREATE INDEX zato_sso_partial_idx ON zato_sso_session (user_id) WHERE ext_session_id IS NOT NULL;\
+         CREATE INDEX \"odd name\" ON zato_sso_user (lower(username));",
+    );
+    let bundle = dir.path().join("b");
+    let r = zsso::backup_url(&url(&src), None, &bundle, &Silent)
+        .await
+        .unwrap();
+    let users = r.manifest.schema.table("zato_sso_user").unwrap();
+    assert_eq!(users.triggers.len(), 1);
+    assert_eq!(users.triggers[0].name, "zato_sso_user_audit");
+    let dst = dir.path().join("dst.db");
+    restore(&bundle, &dst).await.unwrap();
+    assert_eq!(sso_objects(&dst), sso_objects(&src));
+    assert!(sso_objects(&dst).contains("trigger|zato_sso_user_audit|zato_sso_user|"));
+    // The trigger works after the restore.
+    sqlite3(
+        &dst,
+        "UPDATE zato_sso_user SET username = 'renamed' WHERE id = 2;",
+    );
+    assert_eq!(
+        sqlite3(
+            &dst,
+            "SELECT count(*) FROM zato_sso_session WHERE user_id = 2;"
+        ),
+        "0\n"
+    );
+}

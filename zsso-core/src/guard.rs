@@ -240,6 +240,30 @@ fn describe(t: &Token) -> String {
     }
 }
 
+/// Checks a trigger body (the tokens after BEGIN): statements that start with UPDATE, INSERT,
+/// DELETE, REPLACE, SELECT or WITH, each ended by `;`, then END.
+fn trigger_body(body: &[Token]) -> std::result::Result<(), String> {
+    let Some((end, stmts)) = body.split_last() else {
+        return Err("an empty trigger body".into());
+    };
+    if !end.is_word("END") || stmts.last() != Some(&Token::Symbol(";")) {
+        return Err("a trigger body must end with `; END`".into());
+    }
+    for stmt in stmts.split(|t| *t == Token::Symbol(";")) {
+        let Some(first) = stmt.first() else { continue };
+        let ok = ["UPDATE", "INSERT", "DELETE", "REPLACE", "SELECT", "WITH"]
+            .iter()
+            .any(|k| first.is_word(k));
+        if !ok {
+            return Err(format!(
+                "{} is not allowed in a trigger body",
+                describe(first)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The name at `j` (possibly `main.`-qualified) and the index after it.
 fn qualified_at(tokens: &[Token], j: usize) -> std::result::Result<Option<(&str, usize)>, String> {
     let Some(name) = tokens.get(j).and_then(Token::name) else {
@@ -266,6 +290,9 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
         if tokens.get(j).is_some_and(|n| n.is_word("OR")) {
             j += 2; // UPDATE OR REPLACE, INSERT OR IGNORE
         }
+        if from && tokens.get(j) == Some(&Token::Symbol("(")) {
+            return Err("a sub-query or parenthesised FROM in a trigger is not allowed".into());
+        }
         while let Some((name, after)) = qualified_at(tokens, j)? {
             if !is_sso_table(name) {
                 return Err(format!(
@@ -280,11 +307,18 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
             if tokens.get(j).is_some_and(|n| n.is_word("AS")) {
                 j += 1;
             }
-            if matches!(tokens.get(j), Some(Token::Word(w)) if !is_clause_word(w)) {
-                j += 1;
+            match tokens.get(j) {
+                Some(Token::Word(w)) if !is_clause_word(w) => j += 1,
+                Some(Token::Quoted(_) | Token::Str) => j += 1,
+                _ => {}
             }
             if tokens.get(j) == Some(&Token::Symbol(",")) {
                 j += 1;
+                if tokens.get(j) == Some(&Token::Symbol("(")) {
+                    return Err(
+                        "a sub-query or parenthesised FROM in a trigger is not allowed".into(),
+                    );
+                }
             } else {
                 break;
             }
@@ -329,6 +363,11 @@ fn is_clause_word(w: &str) -> bool {
 
 fn classify_tokens(t: &[Token]) -> std::result::Result<Kind, String> {
     deny_everywhere(t)?;
+    // One statement at a time: only a trigger body holds `;` (the scanner ends every other
+    // statement at its first one).
+    if t.contains(&Token::Symbol(";")) && !crate::sqlscan::is_create_trigger(t) {
+        return Err("more than one statement in one".into());
+    }
     let mut c = Cursor { t, i: 0 };
     let first = c.next().ok_or("an empty statement")?;
     let kw = match first {
@@ -406,8 +445,13 @@ fn classify_tokens(t: &[Token]) -> std::result::Result<Kind, String> {
             if c.eat_word("TRIGGER") {
                 c.eat_words(&["IF", "NOT", "EXISTS"]);
                 let name = c.name()?;
-                // Find `ON table` before BEGIN.
                 let rest = c.rest();
+                // BEGIN, CASE and END must be keywords here: one BEGIN, and one END for it
+                // and for each CASE (a name spelled like them must be quoted).
+                let count = |w: &str| rest.iter().filter(|t| t.is_word(w)).count();
+                if count("BEGIN") != 1 || count("END") != count("CASE") + 1 {
+                    return Err("a trigger whose BEGIN, CASE and END do not pair up (quote names spelled like keywords)".into());
+                }
                 let begin = rest
                     .iter()
                     .position(|t| t.is_word("BEGIN"))
@@ -421,7 +465,9 @@ fn classify_tokens(t: &[Token]) -> std::result::Result<Kind, String> {
                     i: 0,
                 };
                 let table = sso(tc.name().map_err(|e| format!("trigger table: {e}"))?)?;
-                trigger_body_tables(&rest[begin..])?;
+                trigger_body(&rest[begin + 1..])?;
+                // Everything after `ON table`, the WHEN clause included, may touch SSO tables only.
+                trigger_body_tables(&rest[on + 1 + tc.i..])?;
                 return Ok(Kind::CreateTrigger { name, table });
             }
             Err("only CREATE TABLE, CREATE INDEX and CREATE TRIGGER are allowed".into())
@@ -566,6 +612,33 @@ mod tests {
         );
         assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_user BEGIN SELECT 1 FROM zato_sso_user u, sec_base; END;").contains("touches `sec_base`"));
         assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_user BEGIN UPDATE OR REPLACE sec_base SET a = 1; END;").contains("touches `sec_base`"));
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a WHEN (SELECT 1 FROM sec_base) BEGIN SELECT 1; END;").contains("touches `sec_base`"));
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM zato_sso_a \"x\", sec_base; END;").contains("touches `sec_base`"));
+        assert!(
+            refused(
+                "CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM (sec_base); END;"
+            )
+            .contains("parenthesised")
+        );
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM zato_sso_a JOIN (sec_base); END;").contains("parenthesised"));
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM zato_sso_a, (SELECT 1); END;").contains("parenthesised"));
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM json_each('[1]'); END;").contains("touches `json_each`"));
+        assert!(
+            refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1; COMMIT; END;")
+                .contains("`COMMIT` is not allowed in a trigger body")
+        );
+        assert!(
+            refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 AS begin; END;")
+                .contains("do not pair up")
+        );
+        assert!(
+            refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 AS end; END;")
+                .contains("do not pair up")
+        );
+        assert!(
+            refused("CREATE INDEX trigger ON zato_sso_a(id);\nDROP TABLE keep;")
+                .starts_with("d.sql:2: statement refused: `keep` is not an SSO table")
+        );
         assert!(refused("CREATE TABLE zato_sso_x AS SELECT * FROM sec_base;").contains("AS"));
         assert!(refused("INSERT INTO zato_sso_user SELECT * FROM sec_base;").contains("VALUES"));
         assert!(

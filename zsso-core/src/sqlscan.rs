@@ -72,6 +72,13 @@ pub struct Statement {
     pub tokens: Vec<Token>,
 }
 
+/// Returns true if and only if the tokens begin with `CREATE [TEMP|TEMPORARY] TRIGGER`.
+pub fn is_create_trigger(tokens: &[Token]) -> bool {
+    let at = |i: usize, w: &str| tokens.get(i).is_some_and(|t| t.is_word(w));
+    at(0, "CREATE")
+        && (at(1, "TRIGGER") || ((at(1, "TEMP") || at(1, "TEMPORARY")) && at(2, "TRIGGER")))
+}
+
 /// A reader that hashes and counts every byte that passes through it.
 pub struct HashingReader<R> {
     inner: R,
@@ -471,10 +478,6 @@ impl<R: BufRead> StatementReader<R> {
         self.in_statement = true;
         self.text.clear();
         let mut tokens: Vec<Token> = Vec::new();
-        let trigger = |t: &[Token]| {
-            t.first().is_some_and(|x| x.is_word("CREATE"))
-                && t.iter().take(4).any(|x| x.is_word("TRIGGER"))
-        };
         loop {
             if !self.skip_space()? {
                 self.in_statement = false;
@@ -482,16 +485,13 @@ impl<R: BufRead> StatementReader<R> {
             }
             let tok = self.token()?;
             if tok == Token::Symbol(";") {
-                // In a trigger, `;` ends the statement only after the END that closes its
-                // BEGIN (CASE ... END may come before it).
-                let ends = !trigger(&tokens) || {
-                    let open = tokens
-                        .iter()
-                        .filter(|t| t.is_word("BEGIN") || t.is_word("CASE"))
-                        .count();
-                    let close = tokens.iter().filter(|t| t.is_word("END")).count();
-                    open > 0 && open == close && tokens.last().is_some_and(|t| t.is_word("END"))
-                };
+                // As sqlite3_complete() decides: after CREATE [TEMP] TRIGGER, only the `;` of
+                // `; END ;` ends the statement.
+                let n = tokens.len();
+                let ends = !is_create_trigger(&tokens)
+                    || (n >= 2
+                        && tokens[n - 1].is_word("END")
+                        && tokens[n - 2] == Token::Symbol(";"));
                 if ends {
                     break;
                 }
@@ -548,6 +548,27 @@ mod tests {
         .unwrap();
         assert_eq!(s.len(), 2);
         assert!(s[0].text.ends_with("END;"));
+    }
+
+    #[test]
+    fn only_create_trigger_starts_a_trigger_body() {
+        // An index named `trigger` is not a trigger: the next `;` ends it.
+        let s = split("CREATE INDEX trigger ON zato_sso_a(id);\nDROP TABLE keep;\n").unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].text, "DROP TABLE keep;");
+        // `begin`, `case` and `end` used as names do not hide a `;`.
+        let s = split(
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT CASE WHEN 1 THEN 2 END AS begin; END;\nCOMMIT;\nSELECT 1 AS end;\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert_eq!(s[1].text, "COMMIT;");
+        // As in SQLite, `; END ;` ends the trigger even if it is followed by more.
+        let s = split(
+            "CREATE TEMP TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END; DROP TABLE keep; END;",
+        )
+        .unwrap();
+        assert_eq!(s[1].text, "DROP TABLE keep;");
     }
 
     #[test]
