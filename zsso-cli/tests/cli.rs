@@ -103,6 +103,20 @@ fn secrets_of_fixture() -> Vec<String> {
     for c in creds["credentials"].as_array().unwrap() {
         out.push(c["password"].as_str().unwrap().to_string());
     }
+    // Session tokens and stored (encrypted) passwords must not be logged either.
+    for q in [
+        "SELECT ust FROM zato_sso_session",
+        "SELECT password FROM zato_sso_user WHERE typeof(password) = 'text'",
+    ] {
+        let o = Command::new("sqlite3")
+            .arg(fixture().join("server/zato.db"))
+            .arg(q)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(text.lines().count() >= 5, "{q}");
+        out.extend(text.lines().map(str::to_string));
+    }
     for (_, v) in creds["secrets_plaintext"].as_object().unwrap() {
         let v = v.as_str().unwrap();
         if v.len() > 4 && v != "3.141592..." {

@@ -150,18 +150,18 @@ impl ConfFile {
             let Some(section) = sections.last_mut() else {
                 return Err(err(
                     lineno,
-                    &format!("key `{key}` is outside any [section]"),
+                    "a key outside any [section] (key names are not shown: a broken line may hold a secret)",
                 ));
             };
             if section.entries.iter().any(|e| e.key == key) {
                 return Err(err(
                     lineno,
-                    &format!("duplicate key `{key}` in [{}]", section.name),
+                    &format!("a key that already appeared in [{}]", section.name),
                 ));
             }
             let raw_value = line[eq + 1..].trim();
             let value = parse_value(raw_value, &lines, &mut i)
-                .map_err(|reason| err(lineno, &format!("value of `{key}`: {reason}")))?;
+                .map_err(|reason| err(lineno, &format!("the value: {reason}")))?;
             section.entries.push(ConfEntry {
                 key: key.to_owned(),
                 value,
@@ -1023,8 +1023,19 @@ mod tests {
         let e = parse("\nkey1=abc\n[s]\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "/x/secrets.conf:2: key `key1` is outside any [section]"
+            "/x/secrets.conf:2: a key outside any [section] (key names are not shown: a broken line may hold a secret)"
         );
+        // A key line whose `key1=` was lost: the key text is the secret and must not be shown.
+        let e = parse(
+            "[s]
+Sli3kd9q8dgwPmHNxLuGw9HEJxA8NExBiesvHnvV1H4=
+[t]
+Sli3kd9q8dgwPmHNxLuGw9HEJxA8NExBiesvHnvV1H4=
+Sli3kd9q8dgwPmHNxLuGw9HEJxA8NExBiesvHnvV1H4=
+",
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("Sli3kd9q8"), "{e}");
         let e = parse("[s]\na=1\nthis is not valid secretvalue\n").unwrap_err();
         assert!(e.to_string().starts_with("/x/secrets.conf:3: "), "{e}");
         assert!(!e.to_string().contains("secretvalue"), "{e}");

@@ -6,7 +6,7 @@ use crate::introspect;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{Connection, Decode, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
+use sqlx::{ConnectOptions, Connection, Decode, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zsso_core::backend::{Capabilities, Dumper, Orphan, RowSink, SourceSnapshot};
@@ -35,6 +35,15 @@ impl std::fmt::Debug for SqliteDumper {
     }
 }
 
+/// The connection options of every zsso connection: statements are never logged (they hold
+/// the rows, and rows hold tokens and hashes), and a lock is waited out for 10 seconds.
+pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(10))
+        .disable_statement_logging()
+}
+
 pub(crate) fn describe_path(p: &Path) -> String {
     format!("sqlite database {}", p.display())
 }
@@ -49,11 +58,7 @@ impl SqliteDumper {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             ));
         }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .create_if_missing(false)
-            .busy_timeout(Duration::from_secs(10));
+        let opts = connect_options(path).read_only(true);
         let conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| db(format!("opening {}", path.display()), e))?;

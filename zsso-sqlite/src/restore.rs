@@ -1,14 +1,12 @@
 //! Restoring into a SQLite database: one connection, foreign keys off, one transaction.
 
 use crate::dialect::SQLITE;
-use crate::dump::{CAPABILITIES, describe_path, orphans, stream_rows};
+use crate::dump::{CAPABILITIES, connect_options, describe_path, orphans, stream_rows};
 use crate::error::db;
 use crate::introspect;
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, Row, SqliteConnection};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use zsso_core::Result;
 use zsso_core::backend::{Capabilities, Dependent, Orphan, Restorer, RowSink};
 use zsso_core::dialect::Dialect;
@@ -50,11 +48,9 @@ impl SqliteRestorer {
     }
 
     async fn connect(&mut self, create: bool) -> Result<()> {
-        let opts = SqliteConnectOptions::new()
-            .filename(&self.path)
+        let opts = connect_options(&self.path)
             .create_if_missing(create)
-            .foreign_keys(false)
-            .busy_timeout(Duration::from_secs(10));
+            .foreign_keys(false);
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| db(format!("opening {}", self.path.display()), e))?;
