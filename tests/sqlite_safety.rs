@@ -528,3 +528,36 @@ async fn triggers_and_every_index_of_the_sso_tables_round_trip() {
         "0\n"
     );
 }
+
+#[tokio::test]
+async fn a_secrets_conf_that_cannot_be_installed_rolls_the_database_back() {
+    let s = setup().await;
+    let server = new_server(&s.root, "server");
+    let db = server.join("zato.db");
+    sqlite3(
+        &db,
+        "CREATE TABLE cluster (id INTEGER PRIMARY KEY); INSERT INTO cluster VALUES (1);",
+    );
+    let before = state(&db);
+    let secrets = server.join("config/repo/secrets.conf");
+    let old_secrets = std::fs::read(&secrets).unwrap();
+    // The place for the old secrets.conf is taken by a directory: installing must fail, and
+    // it must fail before the database commits.
+    std::fs::create_dir(server.join("config/repo/secrets.conf.bak")).unwrap();
+    let e = zsso::restore_url(&s.bundle, &url(&db), Some(&secrets), &Silent)
+        .await
+        .unwrap_err();
+    let msg = zsso::error::chain(&e);
+    assert!(
+        msg.starts_with("restore failed and was rolled back"),
+        "{msg}"
+    );
+    assert!(msg.contains("secrets.conf.bak"), "{msg}");
+    assert_eq!(state(&db), before);
+    assert_eq!(std::fs::read(&secrets).unwrap(), old_secrets);
+    let left: Vec<String> = std::fs::read_dir(server.join("config/repo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 3, "no temporary files left: {left:?}");
+}

@@ -128,6 +128,30 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A restore failed, and so did the rollback: the target may be partly restored.
+    #[error(
+        "restore failed after {statements} statements and the rollback failed too ({rollback}): the target may be partly restored"
+    )]
+    RollbackFailed {
+        /// How many statements of the dump had run.
+        statements: u64,
+        /// Why the rollback failed.
+        rollback: String,
+        /// Why the restore failed.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The database was restored and committed, but a step after the commit failed.
+    #[error("the database was restored and committed, but {what}")]
+    AfterCommit {
+        /// What is left to do by hand.
+        what: String,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A user was not found or the password did not match.
     #[error("login of user `{username}` failed: {reason}")]
     Login {

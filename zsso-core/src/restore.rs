@@ -240,8 +240,6 @@ pub async fn restore(
                 ),
                 &mut warnings,
             );
-        } else {
-            preflight_dir(dest)?;
         }
     }
     progress.step(&format!("checking every statement of {}", dump.display()));
@@ -308,27 +306,35 @@ pub async fn restore(
     let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
     restorer.begin().await?;
     let mut ran = 0u64;
-    let result = load_and_check(
-        restorer,
-        &dump,
-        &plan,
-        &existing,
-        bundle,
-        key.as_ref(),
-        progress,
-        &mut ran,
-        &mut warnings,
-    )
+    let result = async {
+        let checked = load_and_check(
+            restorer,
+            &dump,
+            &plan,
+            &existing,
+            bundle,
+            key.as_ref(),
+            progress,
+            &mut ran,
+            &mut warnings,
+        )
+        .await?;
+        // Everything about the new secrets.conf that can fail happens before the commit.
+        let prepared = match (secrets_to, &bundle_secrets) {
+            (Some(dest), Some(s)) => Some(secrets::prepare_install(dest, s.raw())?),
+            _ => None,
+        };
+        Ok::<_, Error>((checked, prepared))
+    }
     .await;
-    let (orphans, encrypted) = match result {
+    let ((orphans, encrypted), prepared) = match result {
         Ok(v) => v,
         Err(e) => {
-            let rb = restorer.rollback().await;
-            if let Err(rb) = rb {
-                return Err(Error::Database {
-                    backend: restorer.dialect().name(),
-                    context: format!("rollback after a failed restore ({e}) failed too"),
-                    source: Box::new(rb),
+            if let Err(rb) = restorer.rollback().await {
+                return Err(Error::RollbackFailed {
+                    statements: ran,
+                    rollback: crate::error::chain(&rb),
+                    source: Box::new(e),
                 });
             }
             return Err(Error::RolledBack {
@@ -340,9 +346,17 @@ pub async fn restore(
     progress.step("committing");
     restorer.commit().await?;
     let mut installed = None;
-    if let (Some(dest), Some(s)) = (secrets_to, &bundle_secrets) {
+    if let Some(p) = prepared {
+        let dest = secrets_to.expect("prepared only with a destination");
         progress.step(&format!("installing secrets.conf at {}", dest.display()));
-        installed = Some(secrets::install(dest, s.raw())?.into());
+        let report = p.commit().map_err(|e| Error::AfterCommit {
+            what: format!(
+                "secrets.conf could not be put in place at {}: copy the bundle's secrets.conf there by hand",
+                dest.display()
+            ),
+            source: Box::new(e),
+        })?;
+        installed = Some(report.into());
     }
     Ok(RestoreReport {
         database: restorer.describe(),
@@ -354,18 +368,6 @@ pub async fn restore(
         secrets: installed,
         warnings,
     })
-}
-
-/// Checks before the transaction that a secrets.conf can be written into `dest`'s directory.
-fn preflight_dir(dest: &Path) -> Result<()> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let probe = dir.join(format!(".zsso-write-probe-{}", std::process::id()));
-    fs::write(&probe, b"")
-        .and_then(|_| fs::remove_file(&probe))
-        .map_err(|e| Error::io("cannot write secrets.conf into", dir, e))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -729,6 +729,41 @@ fn owner_of(_meta: &fs::Metadata) -> Option<Owner> {
 
 /// [`write_private_atomic`], the new file given `owner` (if any) before the rename.
 fn write_atomic_owned(path: &Path, bytes: &[u8], owner: Option<Owner>) -> Result<()> {
+    stage(path, bytes, owner)?.commit()
+}
+
+/// A file written and synced under a temporary name next to its destination, waiting for
+/// the rename that puts it in place; dropped uncommitted, it is removed.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    /// Renames the staged file over its destination and syncs the directory.
+    fn commit(mut self) -> Result<()> {
+        fs::rename(&self.tmp, &self.path)
+            .map_err(|e| Error::io("cannot rename into place", self.path.clone(), e))?;
+        self.done = true;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        sync_dir(dir)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` (mode 0600, given `owner`) to a synced temporary file next to `path`.
+fn stage(path: &Path, bytes: &[u8], owner: Option<Owner>) -> Result<Staged> {
     let Some(name) = path.file_name() else {
         return Err(Error::io(
             "cannot write",
@@ -740,8 +775,12 @@ fn write_atomic_owned(path: &Path, bytes: &[u8], owner: Option<Owner>) -> Result
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-
     let (tmp, mut file) = create_temp(dir, name)?;
+    let staged = Staged {
+        tmp,
+        path: path.to_path_buf(),
+        done: false,
+    };
     let written = (|| -> std::result::Result<(), (&'static str, io::Error)> {
         file.write_all(bytes).map_err(|e| ("cannot write", e))?;
         set_private(&file).map_err(|e| ("cannot restrict the mode of", e))?;
@@ -750,16 +789,10 @@ fn write_atomic_owned(path: &Path, bytes: &[u8], owner: Option<Owner>) -> Result
         }
         file.sync_all().map_err(|e| ("cannot sync", e))
     })();
-    drop(file);
     if let Err((action, e)) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(action, tmp, e));
+        return Err(Error::io(action, staged.tmp.clone(), e));
     }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io("cannot rename into place", path, e));
-    }
-    sync_dir(dir)
+    Ok(staged)
 }
 
 /// Gives an open file an owner and group, if it does not have them already (changing them
@@ -854,6 +887,52 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// replaces, so that a restore run as root leaves a file the Zato server's user can still
 /// read; if that cannot be done, `dest` is not replaced and an [`Error::Io`] says so.
 pub fn install(dest: &Path, bytes: &[u8]) -> Result<InstallReport> {
+    prepare_install(dest, bytes)?.commit()
+}
+
+/// An [`install`] whose files are all written and synced, waiting only for its renames, so
+/// that a caller can do every step that may fail (a full disk, a directory it cannot write)
+/// before a point of no return, such as a database commit. Dropped uncommitted, it leaves
+/// nothing behind.
+pub struct PreparedInstall {
+    dest: PathBuf,
+    backup: Option<Staged>,
+    new: Staged,
+    replaced_identical: bool,
+}
+
+impl fmt::Debug for PreparedInstall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedInstall")
+            .field("dest", &self.dest)
+            .field("backup", &self.backup.as_ref().map(|b| &b.path))
+            .finish()
+    }
+}
+
+impl PreparedInstall {
+    /// Renames the backup and then the new file into place. Only renames and directory syncs
+    /// remain to fail here.
+    pub fn commit(self) -> Result<InstallReport> {
+        let backup = match self.backup {
+            Some(b) => {
+                let p = b.path.clone();
+                b.commit()?;
+                Some(p)
+            }
+            None => None,
+        };
+        self.new.commit()?;
+        Ok(InstallReport {
+            path: self.dest,
+            backup,
+            replaced_identical: self.replaced_identical,
+        })
+    }
+}
+
+/// Does everything [`install`] does but the final renames; see [`PreparedInstall`].
+pub fn prepare_install(dest: &Path, bytes: &[u8]) -> Result<PreparedInstall> {
     let owner = match fs::metadata(dest) {
         Ok(meta) => owner_of(&meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -868,13 +947,13 @@ pub fn install(dest: &Path, bytes: &[u8]) -> Result<InstallReport> {
     let mut backup = None;
     if let Some(old) = old.as_deref().filter(|_| !replaced_identical) {
         let bak = free_backup_path(dest, old)?;
-        write_atomic_owned(&bak, old, owner)?;
-        backup = Some(bak);
+        backup = Some(stage(&bak, old, owner)?);
     }
-    write_atomic_owned(dest, bytes, owner)?;
-    Ok(InstallReport {
-        path: dest.to_path_buf(),
+    let new = stage(dest, bytes, owner)?;
+    Ok(PreparedInstall {
+        dest: dest.to_path_buf(),
         backup,
+        new,
         replaced_identical,
     })
 }
@@ -1280,5 +1359,23 @@ Sli3kd9q8dgwPmHNxLuGw9HEJxA8NExBiesvHnvV1H4=
         fs::write(target.join("f"), b"x").unwrap();
         assert!(write_private_atomic(&target, b"x").is_err());
         assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_prepared_install_changes_nothing_until_it_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("secrets.conf");
+        fs::write(&dest, b"old").unwrap();
+        let p = prepare_install(&dest, b"new").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        drop(p);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![OsString::from("secrets.conf")]);
+        let r = prepare_install(&dest, b"new").unwrap().commit().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(fs::read(r.backup.unwrap()).unwrap(), b"old");
     }
 }
