@@ -561,3 +561,84 @@ async fn a_secrets_conf_that_cannot_be_installed_rolls_the_database_back() {
         .collect();
     assert_eq!(left.len(), 3, "no temporary files left: {left:?}");
 }
+
+#[tokio::test]
+async fn a_backup_refuses_another_installations_secrets_and_records_values_that_never_decrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path());
+    let db = src.join("zato.db");
+    // Another installation's secrets.conf decrypts its own well_known_data but none of the data.
+    let other = dir.path().join("other-secrets.conf");
+    std::fs::write(&other, new_secrets_conf()).unwrap();
+    let out = dir.path().join("b1");
+    let e = zsso::backup_url(&url(&db), Some(&other), &out, &Silent)
+        .await
+        .unwrap_err();
+    assert!(
+        zsso::error::chain(&e).contains("belongs to another installation"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // One attribute written under a key that is gone: the backup says so and records it, and
+    // the restore accepts exactly that, no more.
+    let foreign = fernet::Fernet::new(&fernet::Fernet::generate_key()).unwrap();
+    let token = foreign.encrypt(b"lost");
+    sqlite3(
+        &db,
+        &format!("UPDATE zato_sso_attr SET value = '\"zato.secf.{token}\"' WHERE id = 3;"),
+    );
+    let secrets = src.join("config/repo/secrets.conf");
+    let r = zsso::backup_url(&url(&db), Some(&secrets), &out, &Silent)
+        .await
+        .unwrap();
+    let enc = r.manifest.encrypted.clone().unwrap();
+    assert_eq!(enc.failed, 1);
+    assert_eq!(enc.decrypted, 56);
+    assert_eq!(
+        enc.failures,
+        vec!["zato_sso_attr.value of attribute id 3 does not decrypt with key1".to_string()]
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("1 of 57 encrypted values"))
+    );
+    let dst = dir.path().join("dst.db");
+    let rr = restore(&out, &dst).await.unwrap();
+    assert_eq!(rr.encrypted.unwrap(), enc);
+    assert!(
+        rr.warnings
+            .iter()
+            .any(|w| w.contains("as they did not in the source"))
+    );
+    // A bundle whose secrets.conf was swapped for another installation's, with a manifest
+    // rewritten to match it: the restore decrypts the data and rolls back.
+    let swapped = dir.path().join("swapped");
+    copy_dir(&out, &swapped);
+    std::fs::copy(&other, swapped.join("secrets.conf")).unwrap();
+    let fp = zsso::secrets::SecretsConf::read(&other)
+        .unwrap()
+        .key1()
+        .unwrap()
+        .fingerprint()
+        .to_string();
+    let sha = zsso::bundle::sha256_file(&other).unwrap();
+    let size = std::fs::metadata(&other).unwrap().len();
+    edit_manifest(&swapped, |m| {
+        m["files"][1]["sha256"] = serde_json::json!(sha);
+        m["files"][1]["size"] = serde_json::json!(size);
+        m["secrets"]["key1_fingerprint"] = serde_json::json!(fp);
+    });
+    let dst2 = dir.path().join("dst2.db");
+    let e = restore(&swapped, &dst2).await.unwrap_err();
+    let msg = zsso::error::chain(&e);
+    assert!(
+        msg.starts_with("restore failed and was rolled back"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("57 of 57 encrypted values do not decrypt with it"),
+        "{msg}"
+    );
+    assert!(!dst2.exists());
+}

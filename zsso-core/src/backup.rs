@@ -113,14 +113,17 @@ pub async fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupReport> {
     let mut warnings = Vec::new();
+    let mut key = None;
     let secrets_info = match secrets {
         Some(s) => {
             progress.step("checking secrets.conf");
-            let key = s.key1()?;
-            s.prove_well_known(&key)?;
-            Some(SecretsInfo {
-                key1_fingerprint: key.fingerprint().to_string(),
-            })
+            let k = s.key1()?;
+            s.prove_well_known(&k)?;
+            let info = SecretsInfo {
+                key1_fingerprint: k.fingerprint().to_string(),
+            };
+            key = Some(k);
+            Some(info)
         }
         None => {
             let w = "no secrets.conf given: the bundle holds no key1, and the passwords and encrypted values in it can only be used with the source's own secrets.conf".to_string();
@@ -209,6 +212,33 @@ pub async fn backup(
         }
     }
     write_str(&mut out_w, &dump_path, &dialect.dump_epilogue())?;
+    let mut encrypted = None;
+    if let (Some(k), Some(s)) = (&key, secrets) {
+        progress.step("decrypting every encrypted value with key1");
+        let check =
+            crate::verify::check_encrypted(&mut crate::verify::DumperRows(dumper), &snap.schema, k)
+                .await?;
+        if check.failed > 0 && check.decrypted == 0 {
+            return Err(Error::crypto(
+                format!("key1 of {}", s.path().display()),
+                format!(
+                    "decrypts none of the {} encrypted values in the database: this secrets.conf belongs to another installation",
+                    check.failed
+                ),
+            ));
+        }
+        if check.failed > 0 {
+            let w = format!(
+                "{} of {} encrypted values in the source do not decrypt with key1 (recorded in the manifest): {}",
+                check.failed,
+                check.failed + check.decrypted,
+                check.summary()
+            );
+            progress.warning(&w);
+            warnings.push(w);
+        }
+        encrypted = Some(check);
+    }
     let orphans = dumper.orphans(&snap.schema.tables).await?;
     if !orphans.is_empty() {
         let w = format!(
@@ -248,6 +278,7 @@ pub async fn backup(
         orphans,
         files,
         secrets: secrets_info,
+        encrypted,
         schema,
     };
     let json = serde_json::to_vec_pretty(&manifest)

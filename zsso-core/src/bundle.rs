@@ -57,6 +57,11 @@ pub struct Manifest {
     /// What is known of the secrets.conf, if the bundle has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<SecretsInfo>,
+    /// What decrypting every encrypted value of the source with its key1 found, if the bundle
+    /// has a secrets.conf. Values that did not decrypt in the source are listed here, so a
+    /// restore can tell them from values that a foreign key1 cannot decrypt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<crate::verify::EncryptedCheck>,
     /// The SSO tables as the source's catalogue describes them.
     pub schema: Schema,
 }

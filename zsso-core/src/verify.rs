@@ -53,7 +53,7 @@ pub async fn digest_table(src: &mut dyn RowSource, table: &Table) -> Result<Tabl
 }
 
 /// The result of decrypting every encrypted value with a key.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EncryptedCheck {
     /// How many encrypted values decrypted.
     pub decrypted: u64,
@@ -64,6 +64,17 @@ pub struct EncryptedCheck {
 }
 
 impl EncryptedCheck {
+    /// The first failures, for a message: at most three, and how many more there are.
+    pub fn summary(&self) -> String {
+        let shown: Vec<&str> = self.failures.iter().take(3).map(String::as_str).collect();
+        let more = self.failed.saturating_sub(shown.len() as u64);
+        if more > 0 {
+            format!("{} (and {more} more)", shown.join("; "))
+        } else {
+            shown.join("; ")
+        }
+    }
+
     fn fail(&mut self, msg: String) {
         self.failed += 1;
         if self.failures.len() < 20 {
@@ -382,7 +393,7 @@ pub async fn verify(
                 encrypted.failed,
                 encrypted.failed + encrypted.decrypted,
                 s.path().display(),
-                encrypted.failures.join("; ")
+                encrypted.summary()
             ));
         }
         if let Some((user, password)) = login {
