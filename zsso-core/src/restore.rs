@@ -231,16 +231,16 @@ pub async fn restore(
             &mut warnings,
         );
     }
-    if let Some(dest) = secrets_to {
-        if bundle_secrets.is_none() {
-            warn(
-                format!(
-                    "the source carries no secrets.conf: {} is left as it is, and the restored passwords only work with the source's key1",
-                    dest.display()
-                ),
-                &mut warnings,
-            );
-        }
+    if let Some(dest) = secrets_to
+        && bundle_secrets.is_none()
+    {
+        warn(
+            format!(
+                "the source carries no secrets.conf: {} is left as it is, and the restored passwords only work with the source's key1",
+                dest.display()
+            ),
+            &mut warnings,
+        );
     }
     progress.step(&format!("checking every statement of {}", dump.display()));
     let plan = plan(&dump, restorer)?;
