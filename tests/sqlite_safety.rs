@@ -384,7 +384,9 @@ async fn orphans_the_source_had_are_kept_and_reported_not_created() {
     let dst2 = dir.path().join("dst2.db");
     let e = restore(&bundle, &dst2).await.unwrap_err();
     assert!(
-        zsso::error::chain(&e).contains("which the source did not have"),
+        zsso::error::chain(&e).contains(
+            "table zato_sso_session: 1 rows reference missing zato_sso_user rows, the source had 0"
+        ),
         "{e}"
     );
 }
@@ -641,4 +643,43 @@ async fn a_backup_refuses_another_installations_secrets_and_records_values_that_
         "{msg}"
     );
     assert!(!dst2.exists());
+}
+
+#[tokio::test]
+async fn orphans_are_matched_by_count_and_parents_outside_the_set_only_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    // A table without an integer primary key, with a gap in its rowids and an orphan after
+    // it (its rowid changes on restore); and a reference to sec_base, outside the SSO set.
+    sqlite3(
+        &src,
+        "CREATE TABLE sec_base (id INTEGER PRIMARY KEY); INSERT INTO sec_base VALUES (1);\
+         CREATE TABLE zato_sso_ext (name TEXT, user_id VARCHAR(191) REFERENCES zato_sso_user (user_id), auth_id INTEGER REFERENCES sec_base (id));\
+         INSERT INTO zato_sso_ext VALUES ('a', 'zusr7f7xpz054d9nz8md48hmwpsasv', 1), ('gap', 'zusr7f7xpz054d9nz8md48hmwpsasv', 1), ('orphan', 'zusr-missing', 1);\
+         DELETE FROM zato_sso_ext WHERE name = 'gap';",
+    );
+    let bundle = dir.path().join("b");
+    let r = zsso::backup_url(&url(&src), None, &bundle, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(r.manifest.orphans.len(), 1);
+    assert_eq!(r.manifest.orphans[0].row, Some(3));
+    let dst = dir.path().join("dst.db");
+    let rr = restore(&bundle, &dst).await.unwrap();
+    // The orphan is now row 2, and every row's auth_id points at a sec_base the target lacks.
+    assert_eq!(rr.orphans.len(), 3);
+    assert!(
+        rr.warnings
+            .iter()
+            .any(|w| w.contains("1 rows reference missing parents, as they did in the source")),
+        "{:?}",
+        rr.warnings
+    );
+    assert!(
+        rr.warnings
+            .iter()
+            .any(|w| w.contains("2 rows reference rows of sec_base that the target does not have")),
+        "{:?}",
+        rr.warnings
+    );
 }

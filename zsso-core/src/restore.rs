@@ -11,6 +11,7 @@ use crate::secrets::{self, InstallReport, SecretsConf};
 use crate::sqlscan::{HashingReader, StatementReader};
 use crate::verify::{self, EncryptedCheck, RestorerRows};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -370,6 +371,87 @@ pub async fn restore(
     })
 }
 
+/// How many orphans each (table, parent) pair has, for parents inside the restored set.
+fn orphan_counts(orphans: &[Orphan], set: &[(String, u64)]) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for o in orphans {
+        if set.iter().any(|(t, _)| t.eq_ignore_ascii_case(&o.parent)) {
+            *out.entry((o.table.to_ascii_lowercase(), o.parent.to_ascii_lowercase()))
+                .or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Rows whose parent is missing after the load: within the restored tables there must be
+/// exactly as many, per table and parent, as the source had (rows are compared by count, as
+/// row ids need not survive); a parent outside the restored tables (such as `sec_base`) is
+/// the target's business, and only reported.
+fn check_orphans(
+    orphans: &[Orphan],
+    plan: &Plan,
+    bundle: Option<&Bundle>,
+    progress: &dyn Progress,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let mut warn = |w: String| {
+        progress.warning(&w);
+        warnings.push(w);
+    };
+    let inside = orphan_counts(orphans, &plan.tables);
+    match bundle {
+        Some(b) => {
+            let source = orphan_counts(&b.manifest.orphans, &plan.tables);
+            for ((table, parent), n) in &inside {
+                let had = source
+                    .get(&(table.clone(), parent.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                if *n != had {
+                    return Err(Error::Mismatch {
+                        table: table.clone(),
+                        reason: format!(
+                            "{n} rows reference missing {parent} rows, the source had {had}"
+                        ),
+                    });
+                }
+            }
+            let n: usize = inside.values().sum();
+            if n > 0 {
+                warn(format!(
+                    "{n} rows reference missing parents, as they did in the source"
+                ));
+            }
+        }
+        None => {
+            let n: usize = inside.values().sum();
+            if n > 0 {
+                warn(format!(
+                    "{n} rows reference missing parents (the dump has no manifest to tell whether the source had them too)"
+                ));
+            }
+        }
+    }
+    let outside = orphans.len() - inside.values().sum::<usize>();
+    if outside > 0 {
+        let parents: std::collections::BTreeSet<&str> = orphans
+            .iter()
+            .filter(|o| {
+                !plan
+                    .tables
+                    .iter()
+                    .any(|(t, _)| t.eq_ignore_ascii_case(&o.parent))
+            })
+            .map(|o| o.parent.as_str())
+            .collect();
+        warn(format!(
+            "{outside} rows reference rows of {} that the target does not have (outside the restored tables)",
+            parents.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn load_and_check(
     restorer: &mut dyn Restorer,
@@ -465,37 +547,7 @@ async fn load_and_check(
     }
     progress.step("checking foreign keys");
     let orphans = restorer.orphans(&tables).await?;
-    match bundle {
-        Some(b) => {
-            if let Some(o) = orphans.iter().find(|o| !b.manifest.orphans.contains(o)) {
-                return Err(Error::Mismatch {
-                    table: o.table.clone(),
-                    reason: format!(
-                        "row {} references a missing {} row, which the source did not have",
-                        o.row.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
-                        o.parent
-                    ),
-                });
-            }
-            if !orphans.is_empty() {
-                let w = format!(
-                    "{} rows reference missing parents, as they did in the source",
-                    orphans.len()
-                );
-                progress.warning(&w);
-                warnings.push(w);
-            }
-        }
-        None if !orphans.is_empty() => {
-            let w = format!(
-                "{} rows reference missing parents (the dump has no manifest to tell whether the source had them too)",
-                orphans.len()
-            );
-            progress.warning(&w);
-            warnings.push(w);
-        }
-        None => {}
-    }
+    check_orphans(&orphans, plan, bundle, progress, warnings)?;
     let mut encrypted = None;
     if let Some(key) = key {
         progress.step("decrypting every encrypted value with the bundle's key1");
