@@ -20,6 +20,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Returns true if and only if the command was given `--json`.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Backup(a) => a.json,
+            Command::Restore(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Inspect(a) => a.json,
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -109,6 +121,28 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+static STDOUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes one line of results on stdout; a failure (a closed pipe, a full disk) is recorded
+/// for [`stdout_failed`] instead of panicking.
+pub fn emit(line: &str) {
+    let mut o = std::io::stdout().lock();
+    if writeln!(o, "{line}").and_then(|_| o.flush()).is_err() {
+        STDOUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Returns true if and only if writing a result on stdout failed.
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+macro_rules! outln {
+    ($($t:tt)*) => {
+        emit(&format!($($t)*))
+    };
+}
+
 /// Progress on stderr: plain lines.
 #[derive(Debug, Default)]
 pub struct StderrProgress {
@@ -172,7 +206,7 @@ fn resolve(t: &Target) -> Result<Resolved> {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).expect("JSON values always encode")
     );
@@ -216,16 +250,16 @@ async fn backup(a: BackupArgs, progress: &StderrProgress) -> Result<Outcome> {
         }));
     } else {
         let rows: u64 = m.tables.iter().map(|t| t.rows).sum();
-        println!(
+        outln!(
             "backed up {} tables ({rows} rows) of {} to {}",
             m.tables.len(),
             m.source.database,
             report.bundle.display()
         );
         for t in &m.tables {
-            println!("  {:<26} {:>9} rows", t.name, t.rows);
+            outln!("  {:<26} {:>9} rows", t.name, t.rows);
         }
-        println!(
+        outln!(
             "  secrets.conf: {}",
             if m.secrets.is_some() {
                 "included (mode 0600)"
@@ -245,15 +279,15 @@ async fn restore(a: RestoreArgs, progress: &StderrProgress) -> Result<Outcome> {
         print_json(&serde_json::to_value(&report).expect("reports encode"));
     } else {
         let rows: u64 = report.tables.iter().map(|t| t.1).sum();
-        println!(
+        outln!(
             "restored {} tables ({rows} rows) into {}",
             report.tables.len(),
             report.database
         );
         for (t, n) in &report.tables {
-            println!("  {t:<26} {n:>9} rows");
+            outln!("  {t:<26} {n:>9} rows");
         }
-        println!(
+        outln!(
             "  checked: {}",
             if report.verified_against_manifest {
                 "row counts and digests equal the manifest's"
@@ -262,12 +296,12 @@ async fn restore(a: RestoreArgs, progress: &StderrProgress) -> Result<Outcome> {
             }
         );
         if let Some(e) = &report.encrypted {
-            println!("  key1 decrypts all {} encrypted values", e.decrypted);
+            outln!("  key1 decrypts all {} encrypted values", e.decrypted);
         }
         if let Some(s) = &report.secrets {
-            println!("  secrets.conf installed at {}", s.path.display());
+            outln!("  secrets.conf installed at {}", s.path.display());
             if let Some(b) = &s.backup {
-                println!("  the previous secrets.conf is at {}", b.display());
+                outln!("  the previous secrets.conf is at {}", b.display());
             }
         }
     }
@@ -316,10 +350,10 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
                 Some(n) if t.ok => format!("{n} rows, digest equal"),
                 Some(n) => format!("{n} rows (bundle: {}), DIFFERS", t.expected_rows),
             };
-            println!("  {:<26} {state}", t.name);
+            outln!("  {:<26} {state}", t.name);
         }
         if let Some(s) = &report.secrets {
-            println!(
+            outln!(
                 "  secrets.conf {}: key1 {} well_known_data; {} encrypted values decrypt, {} do not",
                 s.path.display(),
                 if s.well_known {
@@ -332,7 +366,7 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
             );
         }
         if report.secrets.is_none() {
-            println!("  secrets.conf: not checked (give --server-dir or --secrets)");
+            outln!("  secrets.conf: not checked (give --server-dir or --secrets)");
         }
         if let Some(u) = &report.login {
             if report
@@ -340,21 +374,21 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
                 .iter()
                 .any(|p| p.contains(&format!("`{u}`")))
             {
-                println!("  login of {u}: FAILED");
+                outln!("  login of {u}: FAILED");
             } else {
-                println!("  login of {u}: password matches");
+                outln!("  login of {u}: password matches");
             }
         }
         if report.ok() {
-            println!(
+            outln!(
                 "verified: {} matches {}",
                 report.database,
                 bundle.dir.display()
             );
         } else {
-            println!("NOT verified: {} problems", report.problems.len());
+            outln!("NOT verified: {} problems", report.problems.len());
             for p in &report.problems {
-                println!("  - {p}");
+                outln!("  - {p}");
             }
         }
     }
@@ -374,45 +408,53 @@ fn inspect(a: InspectArgs) -> Result<Outcome> {
         print_json(&v);
         return Ok(Outcome::Ok);
     }
-    println!(
+    outln!(
         "bundle {} (format {} {}), checked: every file's size and sha256 match",
         b.dir.display(),
         m.format,
         m.format_version
     );
-    println!(
+    outln!(
         "  written by {} {} at {}",
-        m.tool.name, m.tool.version, m.created_at
+        m.tool.name,
+        m.tool.version,
+        m.created_at
     );
-    println!(
+    outln!(
         "  source: {} {} ({})",
-        m.source.dialect, m.source.server_version, m.source.database
+        m.source.dialect,
+        m.source.server_version,
+        m.source.database
     );
     for t in &m.tables {
         let st = m.schema.table(&t.name);
         let (idx, trg) = st
             .map(|s| (s.indexes.len(), s.triggers.len()))
             .unwrap_or((0, 0));
-        println!(
+        outln!(
             "  {:<26} {:>9} rows  {idx} indexes  {trg} triggers  {}",
-            t.name, t.rows, t.digest
+            t.name,
+            t.rows,
+            t.digest
         );
     }
     for f in &m.files {
-        println!(
+        outln!(
             "  file {:<22} {:>10} bytes  sha256 {}",
-            f.name, f.size, f.sha256
+            f.name,
+            f.size,
+            f.sha256
         );
     }
     match &m.secrets {
-        Some(s) => println!(
+        Some(s) => outln!(
             "  secrets.conf: included, key1 fingerprint {}",
             s.key1_fingerprint
         ),
-        None => println!("  secrets.conf: not included"),
+        None => outln!("  secrets.conf: not included"),
     }
     if !m.orphans.is_empty() {
-        println!(
+        outln!(
             "  {} rows in the source referenced missing parents",
             m.orphans.len()
         );
@@ -420,7 +462,19 @@ fn inspect(a: InspectArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Prints an error with its whole chain on stderr.
-pub fn report_error(e: &Error) {
-    eprintln!("zsso: error: {}", zsso::error::chain(e));
+/// Prints an error with its whole chain on stderr (and, with `--json`, as JSON on stdout).
+pub fn report_error(e: &Error, json: bool) {
+    let msg = zsso::error::chain(e);
+    eprintln!("zsso: error: {msg}");
+    if json {
+        print_json(&json!({ "ok": false, "error": msg }));
+    }
+}
+
+/// The exit code for an error: 2 for wrong arguments, 1 for everything else.
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Usage(_) | Error::InvalidUrl { .. } | Error::UnsupportedScheme { .. } => 2,
+        _ => 1,
+    }
 }

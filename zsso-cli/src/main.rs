@@ -1,6 +1,6 @@
 use clap::Parser;
 use std::process::ExitCode;
-use zsso_cli::{Cli, Outcome, report_error, run};
+use zsso_cli::{Cli, Outcome, exit_code, report_error, run, stdout_failed};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -12,12 +12,19 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let json = cli.json();
+    let code = match run(cli).await {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Differs) => ExitCode::from(1),
         Err(e) => {
-            report_error(&e);
-            ExitCode::from(1)
+            report_error(&e, json);
+            ExitCode::from(exit_code(&e))
         }
+    };
+    if stdout_failed() {
+        eprintln!("zsso: error: cannot write the result to standard output");
+        return ExitCode::from(1);
     }
+    code
 }

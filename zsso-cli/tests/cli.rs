@@ -163,14 +163,28 @@ fn backup_inspect_restore_verify_as_a_user_runs_them() {
     assert_eq!(j["secrets"], true);
     assert_eq!(j["source"]["dialect"], "sqlite");
 
-    // Never over an existing bundle.
+    // Never over an existing bundle: a wrong argument, exit 2, and with --json a JSON error.
     let r = zsso(
-        &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
+        &[
+            "backup",
+            "--server-dir",
+            s(&src),
+            "--out",
+            s(&bundle),
+            "--json",
+        ],
         &[],
         None,
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2);
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert_eq!(r.json()["ok"], false);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
 
     let r = zsso(&["inspect", s(&bundle), "--json"], &[], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -406,7 +420,7 @@ fn failures_exit_non_zero_with_a_message_naming_what_and_where() {
         &[],
         None,
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2);
     assert!(
         r.stderr
             .contains("unsupported database url scheme `oracle`"),
@@ -442,4 +456,27 @@ fn failures_exit_non_zero_with_a_message_naming_what_and_where() {
         r.stdout
     );
     assert!(r.stderr.contains("no integrity proof"), "{}", r.stderr);
+}
+
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture().join("server"), &src);
+    let bundle = dir.path().join("bundle");
+    let out = Command::new(env!("CARGO_BIN_EXE_zsso"))
+        .args(["backup", "--server-dir", s(&src), "--out", s(&bundle)])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot write the result to standard output"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The work itself was done.
+    assert!(bundle.join("manifest.json").exists());
 }

@@ -296,7 +296,15 @@ fn remove_leftovers(parent: &Path, name: &str) {
     let prefix = format!(".{name}.zsso-partial-");
     if let Ok(entries) = fs::read_dir(parent) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let file_name = e.file_name();
+            let name = file_name.to_string_lossy();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            // `PID-SUFFIX`: a run that is still alive is not a leftover.
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
                 tracing::info!(path = %e.path().display(), "removing a partial bundle left by an earlier run");
                 let _ = fs::remove_dir_all(e.path());
             }
@@ -526,13 +534,18 @@ mod tests {
     }
 
     #[test]
-    fn leftovers_of_killed_runs_are_removed() {
+    fn leftovers_of_killed_runs_are_removed_and_running_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let left = dir.path().join(".b.zsso-partial-1-2");
+        // No process has pid 4194304 or above (the kernel's limit).
+        let left = dir.path().join(".b.zsso-partial-4194304-2");
         fs::create_dir(&left).unwrap();
-        let s = StagedBundle::create(&dir.path().join("b")).unwrap();
+        let running = StagedBundle::create(&dir.path().join("b")).unwrap();
         assert!(!left.exists());
-        drop(s);
+        // A second backup to the same name leaves the first one's directory alone.
+        let second = StagedBundle::create(&dir.path().join("b")).unwrap();
+        assert!(running.tmp.exists());
+        drop(second);
+        drop(running);
     }
 
     #[test]
