@@ -352,6 +352,22 @@ async fn plain_sqlite3_dumps_are_accepted_with_or_without_the_articles_drop_line
     // restore what the file has. A zsso bundle has them all.
     restore(&s.bundle, &s.target).await.unwrap();
     assert_eq!(sso_objects(&s.target), sso_objects(&s.src_db));
+    // Restoring the plain dump over that says which of the target's indexes go away.
+    let r = restore(&plain, &s.target).await.unwrap();
+    let lost: Vec<&String> = r
+        .warnings
+        .iter()
+        .filter(|w| w.contains("it is gone"))
+        .collect();
+    // 15 indexes made by CREATE INDEX; `.dump zato_sso_%` keeps the two named zato_sso_*.
+    assert_eq!(lost.len(), 13, "{lost:?}");
+    assert!(
+        r.warnings.contains(
+            &"index zato_u_sigctok_idx of zato_sso_user was in the target and the dump does not recreate it: it is gone"
+                .to_string()
+        ),
+        "{lost:?}"
+    );
 }
 
 #[tokio::test]
@@ -682,4 +698,31 @@ async fn orphans_are_matched_by_count_and_parents_outside_the_set_only_warn() {
         "{:?}",
         rr.warnings
     );
+}
+
+#[tokio::test]
+async fn a_bundle_whose_dump_lost_an_index_is_refused_even_with_matching_checksums() {
+    let s = setup().await;
+    let before = state(&s.target);
+    let b = copy_bundle(&s, "no-index");
+    let dpath = b.join("zato-sso-backup.sql");
+    let text = std::fs::read_to_string(&dpath).unwrap();
+    let line = "CREATE UNIQUE INDEX zato_u_sigctok_idx ON zato_sso_user (sign_up_confirm_token);\n";
+    assert!(text.contains(line));
+    let edited = text.replacen(line, "", 1);
+    std::fs::write(&dpath, &edited).unwrap();
+    let sha = zsso::bundle::sha256_file(&dpath).unwrap();
+    edit_manifest(&b, |m| {
+        m["files"][0]["size"] = serde_json::json!(edited.len());
+        m["files"][0]["sha256"] = serde_json::json!(sha);
+    });
+    let e = restore(&b, &s.target).await.unwrap_err();
+    let msg = zsso::error::chain(&e);
+    assert!(
+        msg.contains(
+            "table zato_sso_user: after loading, its indexes differ from the manifest's schema"
+        ),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
 }

@@ -368,16 +368,9 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
         if report.secrets.is_none() {
             outln!("  secrets.conf: not checked (give --server-dir or --secrets)");
         }
-        if let Some(u) = &report.login {
-            if report
-                .problems
-                .iter()
-                .any(|p| p.contains(&format!("`{u}`")))
-            {
-                outln!("  login of {u}: FAILED");
-            } else {
-                outln!("  login of {u}: password matches");
-            }
+        if let Some(l) = &report.login {
+            let state = if l.ok { "password matches" } else { "FAILED" };
+            outln!("  login of {}: {state}", l.username);
         }
         if report.ok() {
             outln!(

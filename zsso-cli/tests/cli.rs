@@ -238,7 +238,8 @@ fn backup_inspect_restore_verify_as_a_user_runs_them() {
     assert_no_secrets(&r, "verify");
     let j = r.json();
     assert_eq!(j["ok"], true);
-    assert_eq!(j["login"], "admin.zato");
+    assert_eq!(j["login"]["username"], "admin.zato");
+    assert_eq!(j["login"]["ok"], true);
     let r = zsso(
         &[
             "verify",
@@ -296,6 +297,7 @@ fn verify_rejects_a_wrong_password_and_another_installations_secrets() {
         j["problems"][0],
         "login of user `admin.zato` failed: wrong password"
     );
+    assert_eq!(j["login"]["ok"], false);
     assert!(!r.stdout.contains("wrong-password"));
 
     let r = zsso(

@@ -371,6 +371,49 @@ pub async fn restore(
     })
 }
 
+/// Which part of a restored table differs from what the manifest describes, if any.
+fn schema_difference(expected: &Table, live: &Table) -> Option<&'static str> {
+    if expected.columns != live.columns {
+        Some("columns")
+    } else if expected.primary_key != live.primary_key {
+        Some("primary key columns")
+    } else if expected.foreign_keys != live.foreign_keys {
+        Some("foreign keys")
+    } else if expected.indexes != live.indexes {
+        Some("indexes")
+    } else if expected.triggers != live.triggers {
+        Some("triggers")
+    } else if expected.create_sql != live.create_sql {
+        Some("CREATE TABLE statement")
+    } else {
+        None
+    }
+}
+
+/// The indexes (made by CREATE INDEX) and triggers that `old` had and `new` has not.
+fn lost_objects<'a>(old: &'a Table, new: &Table) -> Vec<(&'static str, &'a str)> {
+    let mut out = Vec::new();
+    for i in old.indexes.iter().filter(|i| i.create_sql.is_some()) {
+        if !new
+            .indexes
+            .iter()
+            .any(|n| n.name.eq_ignore_ascii_case(&i.name))
+        {
+            out.push(("index", i.name.as_str()));
+        }
+    }
+    for tr in &old.triggers {
+        if !new
+            .triggers
+            .iter()
+            .any(|n| n.name.eq_ignore_ascii_case(&tr.name))
+        {
+            out.push(("trigger", tr.name.as_str()));
+        }
+    }
+    out
+}
+
 /// How many orphans each (table, parent) pair has, for parents inside the restored set.
 fn orphan_counts(orphans: &[Orphan], set: &[(String, u64)]) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
@@ -464,9 +507,11 @@ async fn load_and_check(
     ran: &mut u64,
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<Orphan>, Option<EncryptedCheck>)> {
-    // Drop what the dump recreates, children first.
+    // Drop what the dump recreates, children first, remembering what the target had.
+    let mut replaced: Vec<Table> = Vec::new();
     for (t, _) in plan.tables.iter().rev() {
         if let Some(live) = existing.iter().find(|e| e.eq_ignore_ascii_case(t)) {
+            replaced.push(restorer.describe_table(live).await?);
             restorer.drop_table(live).await?;
         }
     }
@@ -541,6 +586,23 @@ async fn load_and_check(
                         reason: format!("{} rows after loading, the dump inserts {rows}", d.rows()),
                     });
                 }
+            }
+        }
+        if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t)) {
+            if let Some(what) = schema_difference(expected, &live) {
+                return Err(Error::Mismatch {
+                    table: t.clone(),
+                    reason: format!("after loading, its {what} differ from the manifest's schema"),
+                });
+            }
+        }
+        if let Some(old) = replaced.iter().find(|o| o.name.eq_ignore_ascii_case(t)) {
+            for (kind, name) in lost_objects(old, &live) {
+                let w = format!(
+                    "{kind} {name} of {t} was in the target and the dump does not recreate it: it is gone"
+                );
+                progress.warning(&w);
+                warnings.push(w);
             }
         }
         tables.push(live);

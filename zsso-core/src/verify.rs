@@ -264,6 +264,15 @@ pub struct SecretsCheck {
     pub encrypted: EncryptedCheck,
 }
 
+/// A password checked as `zato sso login` checks it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginCheck {
+    /// The user.
+    pub username: String,
+    /// Returns true if and only if the password matched.
+    pub ok: bool,
+}
+
 /// The result of [`verify`].
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -275,8 +284,8 @@ pub struct VerifyReport {
     pub extra_tables: Vec<String>,
     /// What the secrets.conf proved, if one was given.
     pub secrets: Option<SecretsCheck>,
-    /// The user whose password was checked, if one was.
-    pub login: Option<String>,
+    /// The password check, if one was asked for.
+    pub login: Option<LoginCheck>,
     /// Everything that does not match; empty if and only if the check passed.
     pub problems: Vec<String>,
 }
@@ -366,6 +375,7 @@ pub async fn verify(
         ));
     }
     let mut secrets_check = None;
+    let mut login_check = None;
     if let Some(s) = secrets {
         progress.step("checking secrets.conf against the data");
         let key = s.key1()?;
@@ -398,9 +408,14 @@ pub async fn verify(
         }
         if let Some((user, password)) = login {
             progress.step(&format!("checking the password of {user}"));
-            if let Err(e) = check_login(&mut src, &snap.schema, &key, user, password).await {
+            let result = check_login(&mut src, &snap.schema, &key, user, password).await;
+            if let Err(e) = &result {
                 problems.push(e.to_string());
             }
+            login_check = Some(LoginCheck {
+                username: user.to_string(),
+                ok: result.is_ok(),
+            });
         }
         secrets_check = Some(SecretsCheck {
             path: s.path().to_path_buf(),
@@ -421,7 +436,7 @@ pub async fn verify(
         tables,
         extra_tables,
         secrets: secrets_check,
-        login: login.map(|(u, _)| u.to_string()),
+        login: login_check,
         problems,
     })
 }
