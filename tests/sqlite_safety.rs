@@ -180,6 +180,29 @@ async fn damaged_bundles_are_refused_before_the_target_is_touched() {
             "not part of a zsso bundle",
         ),
         (
+            "a table listed twice",
+            |b| {
+                edit_manifest(b, |m| {
+                    let t = m["tables"][0].clone();
+                    m["tables"].as_array_mut().unwrap().push(t);
+                })
+            },
+            "lists table zato_sso_group twice",
+        ),
+        (
+            "no key1 fingerprint for the secrets.conf",
+            |b| {
+                edit_manifest(b, |m| {
+                    m.as_object_mut()
+                        .unwrap()
+                        .remove("secrets")
+                        .map(drop)
+                        .unwrap()
+                })
+            },
+            "no key1 fingerprint",
+        ),
+        (
             "a dump replaced by a link",
             |b| {
                 let p = b.join("zato-sso-backup.sql");
@@ -725,4 +748,25 @@ async fn a_bundle_whose_dump_lost_an_index_is_refused_even_with_matching_checksu
         "{msg}"
     );
     assert_eq!(state(&s.target), before);
+}
+
+#[tokio::test]
+async fn a_backup_that_could_not_be_restored_is_refused_at_backup_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    // SQLite accepts a trigger body that uses `begin` as a name; the restore's guard would not.
+    sqlite3(
+        &src,
+        "CREATE TRIGGER zato_sso_odd AFTER INSERT ON zato_sso_group BEGIN SELECT 1 AS begin; END;",
+    );
+    let out = dir.path().join("b");
+    let e = zsso::backup_url(&url(&src), None, &out, &Silent)
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("cannot back up trigger zato_sso_odd of zato_sso_group: a restore would refuse its definition"),
+        "{msg}"
+    );
+    assert!(!out.exists());
 }

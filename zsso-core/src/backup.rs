@@ -161,6 +161,23 @@ pub async fn backup(
     }
     let tables: Vec<&Table> = order.iter().map(|&i| &snap.schema.tables[i]).collect();
     let dialect = dumper.dialect();
+    for t in &tables {
+        check_restorable(dialect, &t.create_sql, &format!("table {}", t.name))?;
+        for i in t
+            .indexes
+            .iter()
+            .filter_map(|i| i.create_sql.as_ref().map(|s| (&i.name, s)))
+        {
+            check_restorable(dialect, i.1, &format!("index {} of {}", i.0, t.name))?;
+        }
+        for tr in &t.triggers {
+            check_restorable(
+                dialect,
+                &tr.create_sql,
+                &format!("trigger {} of {}", tr.name, t.name),
+            )?;
+        }
+    }
     let dump_path = staged.path(DUMP_FILE);
     let mut out_w = HashingWriter::new(staged.create_file(DUMP_FILE, 0o600)?);
     let created_at = now_rfc3339();
@@ -290,6 +307,33 @@ pub async fn backup(
         manifest,
         warnings,
     })
+}
+
+/// Refuses to back up an object whose DDL the restore's guard would refuse (or read as more
+/// than one statement): a backup that cannot be restored must fail now, not at restore time.
+fn check_restorable(dialect: &dyn Dialect, sql: &str, what: &str) -> Result<()> {
+    let text = format!("{sql};\n");
+    let p = Path::new(what);
+    let refuse = |reason: String| Error::Refused {
+        reason: format!(
+            "cannot back up {what}: a restore would refuse its definition ({reason}); rename or quote what the message names"
+        ),
+    };
+    let mut r = crate::sqlscan::StatementReader::new(text.as_bytes(), p, dialect.lexer());
+    let first = r
+        .next_statement()
+        .map_err(|e| refuse(e.to_string()))?
+        .ok_or_else(|| refuse("it is empty".into()))?;
+    crate::guard::classify(&first, p).map_err(|e| refuse(e.to_string()))?;
+    if r.next_statement()
+        .map_err(|e| refuse(e.to_string()))?
+        .is_some()
+    {
+        return Err(refuse(
+            "it would be read back as more than one statement".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The current time in RFC 3339, UTC, with microseconds.

@@ -400,6 +400,35 @@ impl Bundle {
                 ),
             ));
         }
+        for (i, t) in manifest.tables.iter().enumerate() {
+            if manifest.tables[..i]
+                .iter()
+                .any(|u| u.name.eq_ignore_ascii_case(&t.name))
+            {
+                return Err(Error::bundle(
+                    &mpath,
+                    format!("lists table {} twice", t.name),
+                ));
+            }
+            if manifest.schema.table(&t.name).is_none() {
+                return Err(Error::bundle(
+                    &mpath,
+                    format!("has no schema for table {}", t.name),
+                ));
+            }
+        }
+        if manifest.schema.tables.len() != manifest.tables.len() {
+            return Err(Error::bundle(
+                &mpath,
+                "its schema and its tables do not match",
+            ));
+        }
+        if manifest.file(SECRETS_FILE).is_some() && manifest.secrets.is_none() {
+            return Err(Error::bundle(
+                &mpath,
+                "lists a secrets.conf but no key1 fingerprint for it",
+            ));
+        }
         let bundle = Bundle {
             dir: dir.to_path_buf(),
             manifest,
