@@ -588,13 +588,13 @@ async fn load_and_check(
                 }
             }
         }
-        if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t)) {
-            if let Some(what) = schema_difference(expected, &live) {
-                return Err(Error::Mismatch {
-                    table: t.clone(),
-                    reason: format!("after loading, its {what} differ from the manifest's schema"),
-                });
-            }
+        if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t))
+            && let Some(what) = schema_difference(expected, &live)
+        {
+            return Err(Error::Mismatch {
+                table: t.clone(),
+                reason: format!("after loading, its {what} differ from the manifest's schema"),
+            });
         }
         if let Some(old) = replaced.iter().find(|o| o.name.eq_ignore_ascii_case(t)) {
             for (kind, name) in lost_objects(old, &live) {
