@@ -41,6 +41,13 @@ pub fn parse_url(url: &str) -> Result<Location> {
                     reason: "no file path after sqlite://".into(),
                 });
             }
+            if path == ":memory:" || path.starts_with("file:") {
+                return Err(Error::InvalidUrl {
+                    url: url.into(),
+                    reason: "an in-memory or URI database is not a place to back up or restore"
+                        .into(),
+                });
+            }
             if path.contains('?') {
                 return Err(Error::InvalidUrl {
                     url: url.into(),

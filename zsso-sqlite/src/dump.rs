@@ -169,7 +169,7 @@ impl Dumper for SqliteDumper {
             .await
             .map_err(|e| db("starting the read transaction", e))?;
         // The first read takes the snapshot; everything after reads the same one.
-        introspect::check_encoding(&mut self.conn).await?;
+        introspect::check_encoding(&mut self.conn, &self.path).await?;
         let server_version: String = sqlx::query_scalar("SELECT sqlite_version()")
             .fetch_one(&mut self.conn)
             .await

@@ -10,15 +10,22 @@ use zsso_core::catalogue::is_sso_table;
 use zsso_core::schema::{Column, ForeignKey, Index, Schema, Table, Trigger};
 
 /// Refuses databases whose text encoding is not UTF-8: zsso's literals assume it.
-pub(crate) async fn check_encoding(conn: &mut SqliteConnection) -> Result<()> {
+///
+/// It is the first read of every connection, so its error says which file failed (locked,
+/// not a database, unreadable).
+pub(crate) async fn check_encoding(
+    conn: &mut SqliteConnection,
+    path: &std::path::Path,
+) -> Result<()> {
     let enc: String = sqlx::query_scalar("PRAGMA encoding")
         .fetch_one(&mut *conn)
         .await
-        .map_err(|e| db("reading the text encoding", e))?;
+        .map_err(|e| db(format!("reading {}", path.display()), e))?;
     if enc != "UTF-8" {
         return Err(zsso_core::Error::Refused {
             reason: format!(
-                "the database's text encoding is {enc}; zsso supports UTF-8 databases only"
+                "the text encoding of {} is {enc}; zsso supports UTF-8 databases only",
+                path.display()
             ),
         });
     }

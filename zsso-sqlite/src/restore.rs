@@ -54,7 +54,7 @@ impl SqliteRestorer {
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| db(format!("opening {}", self.path.display()), e))?;
-        introspect::check_encoding(&mut conn).await?;
+        introspect::check_encoding(&mut conn, &self.path).await?;
         self.conn = Some(conn);
         Ok(())
     }
