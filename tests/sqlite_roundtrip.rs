@@ -189,3 +189,44 @@ async fn a_restore_over_an_existing_zato_database_replaces_the_sso_tables_and_ke
     restore_server(&bundle, &dst).await.unwrap();
     assert_eq!(typed_hex_rows(&db), typed_hex_rows(&src.join("zato.db")));
 }
+
+#[tokio::test]
+async fn a_backup_reads_one_snapshot_while_another_connection_writes() {
+    use zsso::backend::Dumper;
+    let dir = tempfile::tempdir().unwrap();
+    let db = source_server(dir.path()).join("zato.db");
+    // In WAL mode a writer can commit while the backup's read transaction is open.
+    assert_eq!(sqlite3(&db, "PRAGMA journal_mode=WAL;"), "wal\n");
+    let mut d = zsso::sqlite::SqliteDumper::open(&db).await.unwrap();
+    let snap = d.begin().await.unwrap();
+    sqlite3(
+        &db,
+        "INSERT INTO zato_sso_session (id, ust, creation_time, expiration_time, remote_addr, user_agent, auth_type, auth_principal, user_id) \
+         VALUES (900, 'zust-new', '2024-01-01 00:00:00.000000', '2024-01-02 00:00:00.000000', '127.0.0.1', 'ua', 'basic', 'p', 1);\
+         DELETE FROM zato_sso_attr;",
+    );
+    let sessions = snap.schema.table("zato_sso_session").unwrap().clone();
+    let attrs = snap.schema.table("zato_sso_attr").unwrap().clone();
+    let mut n_sessions = 0u64;
+    d.stream_rows(&sessions, &mut |_: &[zsso::value::Value]| {
+        n_sessions += 1;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let mut n_attrs = 0u64;
+    d.stream_rows(&attrs, &mut |_: &[zsso::value::Value]| {
+        n_attrs += 1;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    d.finish().await.unwrap();
+    // The snapshot as it was when the backup began: 8 sessions, 13 attributes.
+    assert_eq!((n_sessions, n_attrs), (8, 13));
+    assert_eq!(
+        sqlite3(&db, "SELECT count(*) FROM zato_sso_session;"),
+        "9\n"
+    );
+    assert_eq!(sqlite3(&db, "SELECT count(*) FROM zato_sso_attr;"), "0\n");
+}
