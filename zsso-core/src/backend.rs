@@ -91,9 +91,13 @@ pub trait Dumper: Send {
     async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()>;
 
     /// The rows of `tables` that reference missing parents.
+    ///
+    /// # Behavior
+    /// - Reports every row whose foreign key has no parent, also where the database does not
+    ///   enforce foreign keys (SQLite by default), and a parent table that does not exist.
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>>;
 
-    /// Ends the snapshot.
+    /// Ends the snapshot. It changes nothing in the database.
     async fn finish(&mut self) -> Result<()>;
 }
 
@@ -109,16 +113,24 @@ pub trait Restorer: Send {
     /// A description of the database for messages, without any password.
     fn describe(&self) -> String;
 
-    /// The names of all tables in the target.
+    /// The names of all tables in the target (none if the target does not exist yet).
     async fn tables(&mut self) -> Result<Vec<String>>;
 
     /// The tables outside `set` whose foreign keys reference a table of `set`.
+    ///
+    /// # Behavior
+    /// - Names are compared case-insensitively; a table of `set` referencing another is not a
+    ///   dependent.
     async fn dependents(&mut self, set: &[String]) -> Result<Vec<Dependent>>;
 
     /// Starts the transaction, with foreign-key enforcement off for its duration.
+    ///
+    /// # Behavior
+    /// - Nothing changes in the target before this call (a target that does not exist is
+    ///   created here, and removed again by [`Restorer::rollback`]).
     async fn begin(&mut self) -> Result<()>;
 
-    /// Drops a table inside the transaction.
+    /// Drops a table inside the transaction; with enforcement off, nothing cascades.
     async fn drop_table(&mut self, table: &str) -> Result<()>;
 
     /// Runs one statement of the dump, which the guard let through.
@@ -137,5 +149,8 @@ pub trait Restorer: Send {
     async fn commit(&mut self) -> Result<()>;
 
     /// Rolls the transaction back.
+    ///
+    /// # Behavior
+    /// - Afterwards the target is exactly as it was before [`Restorer::begin`].
     async fn rollback(&mut self) -> Result<()>;
 }

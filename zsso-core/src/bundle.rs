@@ -146,11 +146,6 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    /// The bytes written so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Returns the inner writer, the size and the SHA-256 in hex.
     pub fn finish(self) -> (W, u64, String) {
         (self.inner, self.bytes, hex::encode(self.hasher.finalize()))
@@ -322,9 +317,7 @@ pub fn finish_file(w: BufWriter<File>, path: &Path) -> Result<()> {
 
 /// Syncs a directory, so that renames inside it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("cannot sync", dir, e))
+    crate::secrets::sync_dir(dir)
 }
 
 /// A bundle on disk whose manifest was read and whose files were checked.

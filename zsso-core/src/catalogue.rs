@@ -29,11 +29,6 @@ pub fn is_sso_table(name: &str) -> bool {
     TABLE_RE.is_match(name)
 }
 
-/// Returns true if and only if `name` is one of Zato 3.2's seven tables (ASCII case ignored).
-pub fn is_known_table(name: &str) -> bool {
-    ZATO_SSO_TABLES.iter().any(|t| t.eq_ignore_ascii_case(name))
-}
-
 /// Sorts tables so that every table comes after the tables it references.
 ///
 /// References to itself and to tables outside `tables` are ignored. Ties are broken by

@@ -1,9 +1,10 @@
 //! Row digests: the same on every backend, independent of row order.
 //!
 //! Each row is encoded as a sequence of tagged values (see [`encode_row`]) and hashed with
-//! SHA-256; the table's digest is the sum of the row hashes modulo 2^256, so two copies of a
-//! table have the same digest if and only if (up to SHA-256 collisions) they hold the same
-//! multiset of rows, whatever order a database returns them in. The row count is kept beside it.
+//! SHA-256; the table's digest is the sum of the row hashes modulo 2^256, so it does not depend
+//! on the order a database returns rows in, and any accidental change of a row changes it. It
+//! detects damage and loss, not forgery: a sum of hashes can be steered by someone who
+//! chooses many rows, and the manifest is not signed. The row count is kept beside it.
 
 use crate::value::Value;
 use sha2::{Digest, Sha256};

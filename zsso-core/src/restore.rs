@@ -181,6 +181,12 @@ pub async fn restore(
     secrets_to: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    if !restorer.capabilities().transactional_ddl {
+        return Err(Error::Usage(format!(
+            "{}: restoring without transactional DDL is not built yet, and zsso does not restore without all-or-nothing",
+            restorer.describe()
+        )));
+    }
     let dump = source.dump_path();
     let mut warnings = Vec::new();
     let warn = |w: String, warnings: &mut Vec<String>| {

@@ -855,7 +855,7 @@ fn set_private(file: &fs::File) -> io::Result<()> {
 }
 
 /// Syncs a directory so that a rename in it is durable.
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         let d = fs::File::open(dir).map_err(|e| Error::io("cannot open directory", dir, e))?;

@@ -72,6 +72,10 @@ pub struct Statement {
     pub tokens: Vec<Token>,
 }
 
+/// The most tokens one statement may have (zsso writes at most a few tens of thousands per
+/// INSERT), so that a hostile dump cannot make the scanner hold gigabytes.
+pub const MAX_TOKENS: usize = 4_000_000;
+
 /// Returns true if and only if the tokens begin with `CREATE [TEMP|TEMPORARY] TRIGGER`.
 pub fn is_create_trigger(tokens: &[Token]) -> bool {
     let at = |i: usize, w: &str| tokens.get(i).is_some_and(|t| t.is_word(w));
@@ -495,6 +499,15 @@ impl<R: BufRead> StatementReader<R> {
                 if ends {
                     break;
                 }
+            }
+            if tokens.len() >= MAX_TOKENS {
+                self.in_statement = false;
+                return Err(self.err(
+                    line,
+                    format!(
+                        "statement has more than {MAX_TOKENS} tokens: larger than any dump holds"
+                    ),
+                ));
             }
             tokens.push(tok);
         }
