@@ -17,10 +17,16 @@ pub static SQLITE: SqliteDialect = SqliteDialect;
 /// 2^62, the largest power of two that is a positive SQLite integer literal with room to spare.
 const POW2_62: u64 = 1 << 62;
 
-/// Returns true if and only if `b` is text that can be written between quotes as it is:
-/// valid UTF-8 without NUL and without control characters other than tab.
-fn plain_text(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok_and(|s| !s.chars().any(|c| c.is_control() && c != '\t'))
+/// `b` as a string if it is text that can be written between quotes as it is: valid UTF-8
+/// without NUL and without control characters (C0, DEL, C1) other than tab.
+fn plain_text(b: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(b).ok()?;
+    let control = b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && c != b'\t')
+            || c == 0x7f
+            || (c == 0xc2 && matches!(b.get(i + 1), Some(0x80..=0x9f)))
+    });
+    (!control).then_some(s)
 }
 
 fn write_hex(b: &[u8], out: &mut String) {
@@ -96,12 +102,19 @@ impl Dialect for SqliteDialect {
     fn write_literal(&self, value: &Value, out: &mut String) {
         match value {
             Value::Null => out.push_str("NULL"),
-            Value::Integer(i) => out.push_str(&i.to_string()),
+            Value::Integer(i) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{i}");
+            }
             Value::Real(r) => write_real(*r, out),
-            Value::Text(t) if plain_text(t) => {
+            Value::Text(t) if let Some(text) = plain_text(t) => {
                 out.push('\'');
-                // plain_text checked that it is UTF-8.
-                out.push_str(&String::from_utf8_lossy(t).replace('\'', "''"));
+                for (i, part) in text.split('\'').enumerate() {
+                    if i > 0 {
+                        out.push_str("''");
+                    }
+                    out.push_str(part);
+                }
                 out.push('\'');
             }
             Value::Text(t) => {
@@ -163,6 +176,14 @@ mod tests {
             lit(Value::Text("tab\tü🦄".as_bytes().to_vec())),
             "'tab\tü🦄'"
         );
+        assert_eq!(lit(Value::Text(b"''x'".to_vec())), "'''''x'''");
+        // C1 controls and DEL are control characters too; U+00A0 is not.
+        assert_eq!(
+            lit(Value::Text("a\u{85}".as_bytes().to_vec())),
+            "CAST(X'61C285' AS TEXT)"
+        );
+        assert_eq!(lit(Value::Text(b"a\x7f".to_vec())), "CAST(X'617F' AS TEXT)");
+        assert_eq!(lit(Value::Text("a\u{a0}".as_bytes().to_vec())), "'a\u{a0}'");
         assert_eq!(lit(Value::Blob(vec![0, 0xab])), "X'00AB'");
         assert_eq!(lit(Value::Blob(Vec::new())), "X''");
     }

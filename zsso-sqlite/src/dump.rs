@@ -3,16 +3,15 @@
 use crate::dialect::SQLITE;
 use crate::error::db;
 use crate::introspect;
+use crate::raw;
 use async_trait::async_trait;
-use futures::TryStreamExt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{ConnectOptions, Connection, Decode, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zsso_core::backend::{Capabilities, Dumper, Orphan, RowSink, SourceSnapshot};
 use zsso_core::dialect::Dialect;
 use zsso_core::schema::Table;
-use zsso_core::value::Value;
 use zsso_core::{Error, Result};
 
 /// SQLite's capabilities: DDL is transactional, there are no standalone sequences.
@@ -69,36 +68,8 @@ impl SqliteDumper {
     }
 }
 
-/// Converts one column of a row into an exact [`Value`], keeping its storage class.
-fn value_at(row: &SqliteRow, i: usize, table: &str) -> Result<Value> {
-    let raw = row
-        .try_get_raw(i)
-        .map_err(|e| db(format!("reading a row of {table}"), e))?;
-    if raw.is_null() {
-        return Ok(Value::Null);
-    }
-    let kind = raw.type_info().name().to_string();
-    let bad = |e: sqlx::error::BoxDynError| Error::Database {
-        backend: "sqlite",
-        context: format!("decoding a {kind} value of {table}"),
-        source: e,
-    };
-    Ok(match kind.as_str() {
-        "INTEGER" => Value::Integer(<i64 as Decode<Sqlite>>::decode(raw).map_err(bad)?),
-        "REAL" => Value::Real(<f64 as Decode<Sqlite>>::decode(raw).map_err(bad)?),
-        "TEXT" => Value::Text(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(bad)?),
-        "BLOB" => Value::Blob(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(bad)?),
-        other => {
-            return Err(Error::Database {
-                backend: "sqlite",
-                context: format!("a value of {table} has the unknown storage class {other}"),
-                source: "unknown storage class".into(),
-            });
-        }
-    })
-}
-
-/// Streams every row of `table` on `conn`.
+/// Streams every row of `table` on `conn`, reading them in place on the connection's handle
+/// (see [`crate::raw`]).
 pub(crate) async fn stream_rows(
     conn: &mut SqliteConnection,
     table: &Table,
@@ -111,22 +82,31 @@ pub(crate) async fn stream_rows(
         cols.join(", "),
         d.quote_ident(&table.name)
     );
-    let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
-    let mut values = Vec::with_capacity(cols.len());
-    let mut n = 0u64;
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .map_err(|e| db(format!("reading row {} of {}", n + 1, table.name), e))?
-    {
-        values.clear();
-        for i in 0..cols.len() {
-            values.push(value_at(&row, i, &table.name)?);
+    let name = &table.name;
+    raw::with_handle(conn, |c| {
+        let mut stmt = c
+            .prepare(&sql)
+            .map_err(|e| raw::rs(format!("reading {name}"), e))?;
+        let mut rows = stmt.raw_query();
+        let mut values = Vec::with_capacity(cols.len());
+        let mut n = 0u64;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| raw::rs(format!("reading row {} of {name}", n + 1), e))?
+        {
+            values.clear();
+            for i in 0..cols.len() {
+                let v = row
+                    .get_ref(i)
+                    .map_err(|e| raw::rs(format!("reading row {} of {name}", n + 1), e))?;
+                values.push(raw::value(v));
+            }
+            sink.row(&values)?;
+            n += 1;
         }
-        sink.row(&values)?;
-        n += 1;
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 /// Runs SQLite's foreign-key check on each table.

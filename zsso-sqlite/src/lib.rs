@@ -5,6 +5,7 @@ pub mod dialect;
 mod dump;
 mod error;
 mod introspect;
+mod raw;
 mod restore;
 
 pub use dialect::{SQLITE, SqliteDialect};

@@ -4,6 +4,7 @@ use crate::dialect::SQLITE;
 use crate::dump::{CAPABILITIES, connect_options, describe_path, orphans, stream_rows};
 use crate::error::db;
 use crate::introspect;
+use crate::raw;
 use async_trait::async_trait;
 use sqlx::{Connection, Row, SqliteConnection};
 use std::path::{Path, PathBuf};
@@ -144,7 +145,11 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn execute(&mut self, sql: &str) -> Result<()> {
-        self.run(sql, "running a statement of the dump").await
+        // Prepared on its own: SQLite refuses a text that would run more than one statement.
+        raw::with_handle(self.conn()?, |c| {
+            raw::execute_one(c, sql, "running a statement of the dump")
+        })
+        .await
     }
 
     async fn describe_table(&mut self, table: &str) -> Result<Table> {
