@@ -186,3 +186,34 @@ impl Restorer for SqliteRestorer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn execute_refuses_a_text_that_holds_two_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = SqliteRestorer::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        r.begin().await.unwrap();
+        r.execute("CREATE TABLE zato_sso_a (x)").await.unwrap();
+        // Even if the scanner were fooled, SQLite would not run the second statement.
+        let e = r
+            .execute("INSERT INTO zato_sso_a VALUES (1); DROP TABLE zato_sso_a")
+            .await
+            .unwrap_err();
+        assert!(
+            zsso_core::error::chain(&e).contains("Multiple statements"),
+            "{e}"
+        );
+        assert_eq!(r.tables().await.unwrap(), vec!["zato_sso_a".to_string()]);
+        // A trailing comment is not a statement.
+        r.execute("INSERT INTO zato_sso_a VALUES (2); -- done")
+            .await
+            .unwrap();
+        r.rollback().await.unwrap();
+        assert!(!dir.path().join("t.db").exists());
+    }
+}
