@@ -220,6 +220,11 @@ pub async fn restore(
     if let Some(p) = bundle.and_then(Bundle::secrets_path) {
         progress.step("checking the bundle's secrets.conf");
         let s = SecretsConf::read(&p)?;
+        // The bytes installed later are these: they must be the ones the manifest vouches for.
+        let entry = bundle.and_then(|b| b.manifest.file(crate::bundle::SECRETS_FILE));
+        if entry.is_some_and(|e| e.sha256 != sha256_hex(s.raw())) {
+            return Err(Error::bundle(&p, "changed while it was being read"));
+        }
         let key = s.key1()?;
         s.prove_well_known(&key)?;
         if let Some(info) = bundle.and_then(|b| b.manifest.secrets.as_ref())
@@ -375,6 +380,11 @@ pub async fn restore(
         secrets: installed,
         warnings,
     })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Which part of a restored table differs from what the manifest describes, if any.
