@@ -45,6 +45,20 @@ async fn setup() -> Setup {
     }
 }
 
+/// The message of a restore that failed and rolled back; any other error fails the test.
+fn rolled_back(e: &zsso::Error) -> String {
+    let msg = zsso::error::chain(e);
+    assert!(
+        matches!(e, zsso::Error::RolledBack { .. }),
+        "not rolled back: {msg}"
+    );
+    assert!(
+        msg.starts_with("restore failed and was rolled back"),
+        "{msg}"
+    );
+    msg
+}
+
 /// Rewrites a bundle's manifest.json through `f`.
 fn edit_manifest(bundle: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let p = bundle.join("manifest.json");
@@ -283,11 +297,7 @@ async fn a_restore_that_fails_half_way_leaves_the_target_as_it_was() {
     let plain = s.root.join("dup.sql");
     std::fs::write(&plain, dup).unwrap();
     let e = restore(&plain, &s.target).await.unwrap_err();
-    let msg = zsso::error::chain(&e);
-    assert!(
-        msg.starts_with("restore failed and was rolled back"),
-        "{msg}"
-    );
+    let msg = rolled_back(&e);
     assert!(
         msg.contains("UNIQUE constraint failed: zato_sso_user.username"),
         "{msg}"
@@ -319,11 +329,7 @@ async fn a_restore_that_fails_half_way_leaves_the_target_as_it_was() {
         m["tables"][1]["rows"] = serde_json::json!(15);
     });
     let e = restore(&b, &s.target).await.unwrap_err();
-    let msg = zsso::error::chain(&e);
-    assert!(
-        msg.starts_with("restore failed and was rolled back"),
-        "{msg}"
-    );
+    let msg = rolled_back(&e);
     assert!(
         msg.contains("UNIQUE constraint failed: zato_sso_user.sign_up_confirm_token"),
         "{msg}"
@@ -588,11 +594,7 @@ async fn a_secrets_conf_that_cannot_be_installed_rolls_the_database_back() {
     let e = zsso::restore_url(&s.bundle, &url(&db), Some(&secrets), &Silent)
         .await
         .unwrap_err();
-    let msg = zsso::error::chain(&e);
-    assert!(
-        msg.starts_with("restore failed and was rolled back"),
-        "{msg}"
-    );
+    let msg = rolled_back(&e);
     assert!(msg.contains("secrets.conf.bak"), "{msg}");
     assert_eq!(state(&db), before);
     assert_eq!(std::fs::read(&secrets).unwrap(), old_secrets);
@@ -672,11 +674,7 @@ async fn a_backup_refuses_another_installations_secrets_and_records_values_that_
     });
     let dst2 = dir.path().join("dst2.db");
     let e = restore(&swapped, &dst2).await.unwrap_err();
-    let msg = zsso::error::chain(&e);
-    assert!(
-        msg.starts_with("restore failed and was rolled back"),
-        "{msg}"
-    );
+    let msg = rolled_back(&e);
     assert!(
         msg.contains("57 of 57 encrypted values do not decrypt with it"),
         "{msg}"

@@ -84,6 +84,21 @@ fn zsso(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     }
 }
 
+/// A temporary directory with a copy of the fixture server (`src`) and a bundle of it.
+fn backed_up() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture().join("server"), &src);
+    let bundle = dir.path().join("bundle");
+    let r = zsso(
+        &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (dir, src, bundle)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -263,19 +278,7 @@ fn backup_inspect_restore_verify_as_a_user_runs_them() {
 
 #[test]
 fn verify_rejects_a_wrong_password_and_another_installations_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    copy_dir(&fixture().join("server"), &src);
-    let bundle = dir.path().join("bundle");
-    assert_eq!(
-        zsso(
-            &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
-            &[],
-            None
-        )
-        .code,
-        0
-    );
+    let (dir, src, bundle) = backed_up();
 
     let r = zsso(
         &[
@@ -352,19 +355,7 @@ fn verify_rejects_a_wrong_password_and_another_installations_secrets() {
 
 #[test]
 fn failures_exit_non_zero_with_a_message_naming_what_and_where() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    copy_dir(&fixture().join("server"), &src);
-    let bundle = dir.path().join("bundle");
-    assert_eq!(
-        zsso(
-            &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
-            &[],
-            None
-        )
-        .code,
-        0
-    );
+    let (dir, src, bundle) = backed_up();
 
     // A damaged bundle.
     let dump = bundle.join("zato-sso-backup.sql");
