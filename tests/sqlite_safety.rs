@@ -768,3 +768,104 @@ async fn a_backup_that_could_not_be_restored_is_refused_at_backup_time() {
     );
     assert!(!out.exists());
 }
+
+#[tokio::test]
+async fn sqlite_itself_refuses_what_a_trigger_would_touch_outside_the_restored_tables() {
+    let s = setup().await;
+    sqlite3(
+        &s.target,
+        "CREATE TABLE keep (k TEXT); INSERT INTO keep VALUES ('precious');\
+         CREATE TABLE sec_base (id INTEGER PRIMARY KEY, password TEXT); INSERT INTO sec_base VALUES (1, 'hunter2');",
+    );
+    let before = state(&s.target);
+    let plain = s.root.join("trigger.sql");
+    let cases = [
+        // A table named by a string literal, which SQLite accepts; fired by the INSERT.
+        "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE TRIGGER zato_sso_tr AFTER INSERT ON zato_sso_a BEGIN UPDATE 'keep' SET k = 'overwritten'; DELETE FROM 'sec_base'; END;\nINSERT INTO zato_sso_a VALUES (1, 'a');\n",
+        // The same, never fired during the restore: it would fire after it.
+        "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE TRIGGER zato_sso_tr AFTER DELETE ON zato_sso_a BEGIN INSERT INTO 'keep' VALUES (old.x); END;\n",
+        // Reading another table through `IN table` and `NOT INDEXED`.
+        "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE TRIGGER zato_sso_tr AFTER INSERT ON zato_sso_a WHEN 'precious' IN main.keep BEGIN UPDATE zato_sso_a SET x = (SELECT group_concat(password) FROM zato_sso_a NOT INDEXED, sec_base) WHERE id = new.id; END;\nINSERT INTO zato_sso_a VALUES (1, 'a');\n",
+        // Writing to an SSO table that the dump does not restore.
+        "CREATE TABLE zato_sso_extra (id INTEGER PRIMARY KEY);\nCREATE TRIGGER zato_sso_extra_tr AFTER INSERT ON zato_sso_extra BEGIN DELETE FROM zato_sso_user; END;\nINSERT INTO zato_sso_extra VALUES (1);\n",
+    ];
+    for (i, sql) in cases.iter().enumerate() {
+        std::fs::write(&plain, sql).unwrap();
+        let e = restore(&plain, &s.target)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("case {i} was accepted"));
+        let msg = zsso::error::chain(&e);
+        assert!(
+            msg.contains("statement refused") || msg.contains("not one of the restored tables"),
+            "case {i}: {msg}"
+        );
+        assert_eq!(state(&s.target), before, "case {i}: the target changed");
+    }
+    // And a backup of a source with such a trigger is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    sqlite3(
+        &src,
+        "CREATE TABLE keep (k TEXT);\
+         CREATE TRIGGER zato_sso_sess_audit AFTER INSERT ON zato_sso_session BEGIN INSERT INTO 'keep' VALUES (new.ust); END;",
+    );
+    let out = dir.path().join("b");
+    let e = zsso::backup_url(&url(&src), None, &out, &Silent)
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.starts_with("cannot back up"), "{msg}");
+    assert!(
+        msg.contains("touches keep (in zato_sso_sess_audit)"),
+        "{msg}"
+    );
+    assert!(!out.exists());
+}
+
+#[tokio::test]
+async fn a_transaction_sqlite_rolled_back_itself_is_reported_as_rolled_back() {
+    let s = setup().await;
+    let before = state(&s.target);
+    let plain = s.root.join("onconflict.sql");
+    std::fs::write(
+        &plain,
+        "CREATE TABLE zato_sso_user (id INTEGER PRIMARY KEY, x UNIQUE ON CONFLICT ROLLBACK);\nINSERT INTO zato_sso_user VALUES (1, 'a'), (2, 'a');\n",
+    )
+    .unwrap();
+    let e = restore(&plain, &s.target).await.unwrap_err();
+    let msg = rolled_back(&e);
+    assert!(msg.contains("UNIQUE constraint failed"), "{msg}");
+    assert_eq!(state(&s.target), before);
+    // Into a new file: nothing is left behind.
+    let fresh = s.root.join("fresh-onconflict.db");
+    let e = restore(&plain, &fresh).await.unwrap_err();
+    rolled_back(&e);
+    assert!(!fresh.exists());
+}
+
+#[tokio::test]
+async fn a_definition_ending_in_a_comment_is_backed_up_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    sqlite3(
+        &src,
+        "CREATE TABLE zato_sso_c (k PRIMARY KEY, v) WITHOUT ROWID -- owner: ops\n;\
+         INSERT INTO zato_sso_c VALUES ('a', 1);\
+         CREATE INDEX zato_sso_c_v ON zato_sso_c (v) -- for lookups\n;",
+    );
+    assert!(sso_objects(&src).contains("-- owner: ops"));
+    let bundle = dir.path().join("b");
+    zsso::backup_url(&url(&src), None, &bundle, &Silent)
+        .await
+        .unwrap();
+    let dst = dir.path().join("dst.db");
+    restore(&bundle, &dst).await.unwrap();
+    assert_eq!(sso_objects(&dst), sso_objects(&src));
+    let client = dir.path().join("client.db");
+    sqlite3(
+        &client,
+        &std::fs::read_to_string(bundle.join("zato-sso-backup.sql")).unwrap(),
+    );
+    assert_eq!(typed_hex_rows(&client), typed_hex_rows(&src));
+}

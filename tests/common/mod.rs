@@ -89,7 +89,7 @@ pub fn sqlite3(db: &Path, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Every value of every SSO table as `typeof:hex`, row by row in rowid order, read by the
+/// Every value of every SSO table as `typeof:hex`, row by row sorted by content, read by the
 /// `sqlite3` client: an independent, exact view of the data.
 pub fn typed_hex_rows(db: &Path) -> String {
     let tables = sqlite3(
@@ -112,8 +112,9 @@ pub fn typed_hex_rows(db: &Path) -> String {
         out.push_str(&format!("== {t}\n"));
         out.push_str(&sqlite3(
             db,
+            // Sorted by content: tables WITHOUT ROWID have no rowid to sort by.
             &format!(
-                "SELECT {} FROM \"{t}\" ORDER BY rowid;",
+                "SELECT {0} FROM \"{t}\" ORDER BY {0};",
                 exprs.join("||'|'||")
             ),
         ));

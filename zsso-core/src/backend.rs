@@ -123,12 +123,15 @@ pub trait Restorer: Send {
     ///   dependent.
     async fn dependents(&mut self, set: &[String]) -> Result<Vec<Dependent>>;
 
-    /// Starts the transaction, with foreign-key enforcement off for its duration.
+    /// Starts the transaction, with foreign-key enforcement off for its duration; `set` is the
+    /// tables being restored.
     ///
     /// # Behavior
     /// - Nothing changes in the target before this call (a target that does not exist is
     ///   created here, and removed again by [`Restorer::rollback`]).
-    async fn begin(&mut self) -> Result<()>;
+    /// - Every statement [`Restorer::execute`] runs afterwards may read and write the tables
+    ///   of `set` only, whatever its text says: the database itself enforces it where it can.
+    async fn begin(&mut self, set: &[String]) -> Result<()>;
 
     /// Drops a table inside the transaction; with enforcement off, nothing cascades.
     async fn drop_table(&mut self, table: &str) -> Result<()>;
@@ -141,6 +144,10 @@ pub trait Restorer: Send {
 
     /// Streams every row of `table` inside the transaction.
     async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()>;
+
+    /// Proves that the triggers of `tables` touch only the tables being restored, whether
+    /// they would fire during the restore or long after it.
+    async fn check_triggers(&mut self, tables: &[Table]) -> Result<()>;
 
     /// The rows of `tables` that reference missing parents, inside the transaction.
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>>;

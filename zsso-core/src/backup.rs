@@ -193,7 +193,7 @@ pub async fn backup(
         write_str(&mut out_w, &dump_path, &dialect.drop_table(&t.name))?;
     }
     for t in &tables {
-        write_str(&mut out_w, &dump_path, &format!("{};\n", t.create_sql))?;
+        write_str(&mut out_w, &dump_path, &statement(&t.create_sql))?;
     }
     let mut summaries = Vec::new();
     for t in &tables {
@@ -221,11 +221,11 @@ pub async fn backup(
     for t in &tables {
         for idx in &t.indexes {
             if let Some(sql) = &idx.create_sql {
-                write_str(&mut out_w, &dump_path, &format!("{sql};\n"))?;
+                write_str(&mut out_w, &dump_path, &statement(sql))?;
             }
         }
         for tr in &t.triggers {
-            write_str(&mut out_w, &dump_path, &format!("{};\n", tr.create_sql))?;
+            write_str(&mut out_w, &dump_path, &statement(&tr.create_sql))?;
         }
     }
     write_str(&mut out_w, &dump_path, &dialect.dump_epilogue())?;
@@ -309,10 +309,21 @@ pub async fn backup(
     })
 }
 
+/// A stored definition as a statement of the dump: its `;` goes on a line of its own when the
+/// definition's last line holds a `--` comment, which would swallow it.
+fn statement(sql: &str) -> String {
+    let last = sql.rsplit('\n').next().unwrap_or(sql);
+    if last.contains("--") {
+        format!("{sql}\n;\n")
+    } else {
+        format!("{sql};\n")
+    }
+}
+
 /// Refuses to back up an object whose DDL the restore's guard would refuse (or read as more
 /// than one statement): a backup that cannot be restored must fail now, not at restore time.
 fn check_restorable(dialect: &dyn Dialect, sql: &str, what: &str) -> Result<()> {
-    let text = format!("{sql};\n");
+    let text = statement(sql);
     let p = Path::new(what);
     let refuse = |reason: String| Error::Refused {
         reason: format!(

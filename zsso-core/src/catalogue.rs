@@ -18,8 +18,9 @@ pub const ZATO_SSO_TABLES: [&str; 7] = [
     "zato_sso_password_reset",
 ];
 
-/// The pattern an SSO table's name matches, case-insensitively.
-pub const TABLE_PATTERN: &str = r"(?i)^zato_sso_[a-z0-9_]+$";
+/// The pattern an SSO table's name matches, ASCII case ignored (as SQLite compares names:
+/// `ſ` and the Kelvin sign are not `s` and `k`).
+pub const TABLE_PATTERN: &str = r"(?i-u)^zato_sso_[a-z0-9_]+$";
 
 static TABLE_RE: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(TABLE_PATTERN).expect("valid table pattern"));
@@ -96,6 +97,8 @@ mod tests {
         assert!(!is_sso_table("zato_sso_user; drop"));
         assert!(!is_sso_table("zato_sso_"));
         assert!(!is_sso_table("sec_base"));
+        assert!(!is_sso_table("zato_\u{17f}so_keep"));
+        assert!(!is_sso_table("zato_sso_\u{212a}eep"));
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn sso(table: String) -> std::result::Result<String, String> {
 
 fn deny_everywhere(tokens: &[Token]) -> std::result::Result<(), String> {
     for (i, t) in tokens.iter().enumerate() {
-        if let Token::Word(w) = t {
+        if let Token::Word(w) | Token::Quoted(w) = t {
             let call = tokens.get(i + 1) == Some(&Token::Symbol("("));
             if call && DENIED_FUNCTIONS.iter().any(|d| d.eq_ignore_ascii_case(w)) {
                 return Err(format!("function `{w}` is not allowed"));
@@ -282,13 +282,19 @@ fn qualified_at(tokens: &[Token], j: usize) -> std::result::Result<Option<(&str,
 fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
     for (i, t) in tokens.iter().enumerate() {
         let from = t.is_word("FROM") || t.is_word("JOIN");
-        let refers = from || ["INTO", "UPDATE", "TABLE"].iter().any(|k| t.is_word(k));
+        let refers = from
+            || ["INTO", "UPDATE", "TABLE", "IN"]
+                .iter()
+                .any(|k| t.is_word(k));
         if !refers {
             continue;
         }
         let mut j = i + 1;
         if tokens.get(j).is_some_and(|n| n.is_word("OR")) {
             j += 2; // UPDATE OR REPLACE, INSERT OR IGNORE
+        }
+        if tokens.get(j) == Some(&Token::Str) {
+            return Err("a string used as a table name is not allowed in a trigger".into());
         }
         if from && tokens.get(j) == Some(&Token::Symbol("(")) {
             return Err("a sub-query or parenthesised FROM in a trigger is not allowed".into());
@@ -638,6 +644,17 @@ mod tests {
         assert!(
             refused("CREATE INDEX trigger ON zato_sso_a(id);\nDROP TABLE keep;")
                 .starts_with("d.sql:2: statement refused: `keep` is not an SSO table")
+        );
+        assert!(
+            refused(
+                "CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN UPDATE 'keep' SET k = 1; END;"
+            )
+            .contains("a string used as a table name")
+        );
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a WHEN 1 IN main.keep BEGIN SELECT 1; END;").contains("touches `keep`"));
+        assert!(
+            refused("CREATE TABLE zato_sso_a (y DEFAULT (\"load_extension\"('x')));")
+                .contains("load_extension")
         );
         assert!(refused("CREATE TABLE zato_sso_x AS SELECT * FROM sec_base;").contains("AS"));
         assert!(refused("INSERT INTO zato_sso_user SELECT * FROM sec_base;").contains("VALUES"));

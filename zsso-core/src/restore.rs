@@ -316,7 +316,7 @@ pub async fn restore(
         }
     }
     let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
-    restorer.begin().await?;
+    restorer.begin(&set).await?;
     let mut ran = 0u64;
     let result = async {
         let checked = load_and_check(
@@ -623,6 +623,8 @@ async fn load_and_check(
         }
         tables.push(live);
     }
+    progress.step("checking what the triggers touch");
+    restorer.check_triggers(&tables).await?;
     progress.step("checking foreign keys");
     let orphans = restorer.orphans(&tables).await?;
     check_orphans(&orphans, plan, bundle, progress, warnings)?;

@@ -223,6 +223,11 @@ impl<R: BufRead> StatementReader<R> {
                         if c == b'\n' {
                             break;
                         }
+                        if c == 0 {
+                            // SQLite stops reading at a NUL: what follows would not be what
+                            // was checked.
+                            return Err(self.err(self.line, "a NUL byte in a comment"));
+                        }
                     }
                 }
                 Some(b'/') => {
@@ -234,6 +239,9 @@ impl<R: BufRead> StatementReader<R> {
                         loop {
                             match self.next()? {
                                 None => return Err(self.err(start, "comment is not closed")),
+                                Some(0) => {
+                                    return Err(self.err(self.line, "a NUL byte in a comment"));
+                                }
                                 Some(b'/') if prev == b'*' => break,
                                 Some(c) => prev = c,
                             }
@@ -631,6 +639,24 @@ mod tests {
         assert_eq!(whole.len(), 3);
         assert_eq!(whole[1].line, 5);
         assert_eq!(whole[2].line, 6);
+    }
+
+    #[test]
+    fn a_nul_byte_outside_strings_is_refused() {
+        assert!(
+            split("-- a\0b\nCOMMIT;")
+                .unwrap_err()
+                .to_string()
+                .contains("NUL")
+        );
+        assert!(
+            split("/* a\0 */ COMMIT;")
+                .unwrap_err()
+                .to_string()
+                .contains("NUL")
+        );
+        assert!(split("COMMIT\0;").is_err());
+        assert_eq!(split("INSERT INTO t VALUES('a\0b');").unwrap().len(), 1);
     }
 
     #[test]

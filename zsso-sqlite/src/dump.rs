@@ -155,6 +155,20 @@ impl Dumper for SqliteDumper {
             .await
             .map_err(|e| db("reading the version", e))?;
         let schema = introspect::sso_schema(&mut self.conn).await?;
+        // A trigger that touches anything but the SSO tables would be refused by the restore:
+        // refuse it now, while it can still be fixed at the source.
+        let names: Vec<String> = schema.tables.iter().map(|t| t.name.clone()).collect();
+        let mut scope = raw::Scope::new(&names);
+        raw::with_handle(&mut self.conn, |c| {
+            schema
+                .tables
+                .iter()
+                .try_for_each(|t| raw::check_triggers(c, t, &mut scope))
+        })
+        .await
+        .map_err(|e| zsso_core::Error::Refused {
+            reason: format!("cannot back up: {e}"),
+        })?;
         let warnings = schema
             .tables
             .iter()

@@ -59,3 +59,202 @@ pub(crate) fn execute_one(c: &rusqlite::Connection, sql: &str, what: &str) -> Re
     stmt.raw_execute().map_err(|e| rs(what.to_string(), e))?;
     Ok(())
 }
+
+/// What SQLite's authorizer lets a statement of the dump touch, and what it refused.
+///
+/// The statement guard reads the dump's text; this makes SQLite itself enforce the same
+/// promise on what it actually compiles, trigger bodies included: a statement may read and
+/// write the tables being restored and nothing else, call any function but the denied ones,
+/// and never change a pragma, attach a file, open or end a transaction, or create anything
+/// temporary, virtual or a view. See <https://www.sqlite.org/c3ref/set_authorizer.html>.
+pub(crate) struct Scope {
+    tables: Vec<String>,
+    refused: Option<String>,
+}
+
+impl Scope {
+    /// A scope of these tables (compared ASCII case-insensitively, as SQLite does).
+    pub(crate) fn new(tables: &[String]) -> Self {
+        Self {
+            tables: tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
+            refused: None,
+        }
+    }
+
+    fn allows_table(&self, t: &str) -> bool {
+        let t = t.to_ascii_lowercase();
+        self.tables.contains(&t)
+    }
+}
+
+/// Functions a dump may never call, not even from a CHECK or a trigger.
+const DENIED_FUNCTIONS: &[&str] = &[
+    "load_extension",
+    "readfile",
+    "writefile",
+    "edit",
+    "fts3_tokenizer",
+];
+
+unsafe extern "C" fn authorize(
+    data: *mut std::ffi::c_void,
+    action: std::ffi::c_int,
+    a3: *const std::ffi::c_char,
+    a4: *const std::ffi::c_char,
+    _db: *const std::ffi::c_char,
+    accessor: *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    use rusqlite::ffi::*;
+    // SAFETY: `data` is the `Scope` that `Authorized` registered and outlives the callback;
+    // the strings are NUL-terminated or null, as SQLite documents.
+    let scope = unsafe { &mut *(data as *mut Scope) };
+    let text = |p: *const std::ffi::c_char| {
+        (!p.is_null()).then(|| {
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    };
+    let table = match action {
+        SQLITE_READ | SQLITE_UPDATE | SQLITE_INSERT | SQLITE_DELETE | SQLITE_CREATE_TABLE => {
+            text(a3)
+        }
+        SQLITE_CREATE_INDEX | SQLITE_CREATE_TRIGGER => text(a4),
+        // Filling a new index asks for REINDEX (it names the index, not its table); a REINDEX
+        // statement is refused by the guard, and rebuilding an index changes no data.
+        SQLITE_SELECT | SQLITE_RECURSIVE | SQLITE_REINDEX => return SQLITE_OK,
+        SQLITE_FUNCTION => {
+            let f = text(a4).unwrap_or_default();
+            if !DENIED_FUNCTIONS.iter().any(|d| d.eq_ignore_ascii_case(&f)) {
+                return SQLITE_OK;
+            }
+            scope.refused.get_or_insert(format!("calls {f}()"));
+            return SQLITE_DENY;
+        }
+        _ => {
+            scope.refused.get_or_insert(format!(
+                "does something a dump may not do (SQLite authorizer action {action} on {} {})",
+                text(a3).unwrap_or_default(),
+                text(a4).unwrap_or_default()
+            ));
+            return SQLITE_DENY;
+        }
+    };
+    match table {
+        Some(t) if scope.allows_table(&t) => SQLITE_OK,
+        // SQLite's own bookkeeping of a CREATE (the schema table, the AUTOINCREMENT counters).
+        Some(t)
+            if matches!(
+                t.as_str(),
+                "sqlite_master" | "sqlite_schema" | "sqlite_sequence"
+            ) && accessor.is_null() =>
+        {
+            SQLITE_OK
+        }
+        other => {
+            let by = text(accessor)
+                .map(|a| format!(" (in {a})"))
+                .unwrap_or_default();
+            scope.refused.get_or_insert(format!(
+                "touches {}{by}, which is not one of the restored tables",
+                other.unwrap_or_else(|| "an unnamed table".into())
+            ));
+            SQLITE_DENY
+        }
+    }
+}
+
+/// The authorizer, registered for as long as this lives.
+struct Authorized<'a> {
+    db: *mut rusqlite::ffi::sqlite3,
+    _scope: std::marker::PhantomData<&'a mut Scope>,
+}
+
+impl<'a> Authorized<'a> {
+    fn new(c: &rusqlite::Connection, scope: &'a mut Scope) -> Self {
+        // SAFETY: the handle is valid while `c` is; `scope` outlives the registration, which
+        // `drop` removes.
+        let db = unsafe { c.handle() };
+        unsafe {
+            rusqlite::ffi::sqlite3_set_authorizer(
+                db,
+                Some(authorize),
+                scope as *mut Scope as *mut _,
+            );
+        }
+        Self {
+            db,
+            _scope: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for Authorized<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`; removing the authorizer is always allowed.
+        unsafe {
+            rusqlite::ffi::sqlite3_set_authorizer(self.db, None, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Runs exactly one statement of a dump, which SQLite compiles under `scope`.
+pub(crate) fn execute_in_scope(
+    c: &rusqlite::Connection,
+    sql: &str,
+    scope: &mut Scope,
+) -> Result<()> {
+    let out = {
+        let _auth = Authorized::new(c, scope);
+        execute_one(c, sql, "running a statement of the dump")
+    };
+    match (out, scope.refused.take()) {
+        (_, Some(why)) => Err(Error::Refused {
+            reason: format!("SQLite refused a statement of the dump: it {why}"),
+        }),
+        (out, None) => out,
+    }
+}
+
+/// Compiles, without running, a statement that fires each kind of trigger on `table`, under
+/// `scope`: a trigger body that touches a table outside it is found, whether it would fire now
+/// or long after the restore.
+pub(crate) fn check_triggers(
+    c: &rusqlite::Connection,
+    table: &zsso_core::schema::Table,
+    scope: &mut Scope,
+) -> Result<()> {
+    use zsso_core::dialect::Dialect;
+    if table.triggers.is_empty() {
+        return Ok(());
+    }
+    let d = &crate::dialect::SQLITE;
+    let t = d.quote_ident(&table.name);
+    let sets: Vec<String> = table
+        .column_names()
+        .map(|col| {
+            let q = d.quote_ident(col);
+            format!("{q} = {q}")
+        })
+        .collect();
+    let mut probes = vec![
+        format!("INSERT INTO {t} DEFAULT VALUES"),
+        format!("DELETE FROM {t}"),
+    ];
+    if !sets.is_empty() {
+        probes.push(format!("UPDATE {t} SET {}", sets.join(", ")));
+    }
+    for probe in probes {
+        let prepared = {
+            let _auth = Authorized::new(c, scope);
+            c.prepare(&probe).map(drop)
+        };
+        if let Some(why) = scope.refused.take() {
+            return Err(Error::Refused {
+                reason: format!("a trigger of {} {why}", table.name),
+            });
+        }
+        prepared.map_err(|e| rs(format!("checking the triggers of {}", table.name), e))?;
+    }
+    Ok(())
+}

@@ -21,6 +21,8 @@ pub struct SqliteRestorer {
     path: PathBuf,
     /// Returns true if and only if this restorer created the file.
     created: bool,
+    /// The tables being restored: all that the dump's statements may touch.
+    set: Vec<String>,
 }
 
 impl std::fmt::Debug for SqliteRestorer {
@@ -41,6 +43,7 @@ impl SqliteRestorer {
             conn: None,
             path: path.to_path_buf(),
             created: false,
+            set: Vec::new(),
         };
         if path.exists() {
             me.connect(false).await?;
@@ -127,7 +130,8 @@ impl Restorer for SqliteRestorer {
         Ok(out)
     }
 
-    async fn begin(&mut self) -> Result<()> {
+    async fn begin(&mut self, set: &[String]) -> Result<()> {
+        self.set = set.to_vec();
         if self.conn.is_none() {
             self.connect(true).await?;
             self.created = true;
@@ -145,9 +149,18 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn execute(&mut self, sql: &str) -> Result<()> {
-        // Prepared on its own: SQLite refuses a text that would run more than one statement.
+        // Prepared on its own (SQLite refuses a text that would run more than one statement)
+        // and under an authorizer that lets it touch the restored tables only.
+        let mut scope = raw::Scope::new(&self.set);
+        raw::with_handle(self.conn()?, |c| raw::execute_in_scope(c, sql, &mut scope)).await
+    }
+
+    async fn check_triggers(&mut self, tables: &[Table]) -> Result<()> {
+        let mut scope = raw::Scope::new(&self.set);
         raw::with_handle(self.conn()?, |c| {
-            raw::execute_one(c, sql, "running a statement of the dump")
+            tables
+                .iter()
+                .try_for_each(|t| raw::check_triggers(c, t, &mut scope))
         })
         .await
     }
@@ -169,7 +182,12 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn rollback(&mut self) -> Result<()> {
-        self.run("ROLLBACK", "rolling back").await?;
+        // SQLite may have rolled the transaction back itself (an ON CONFLICT ROLLBACK clause,
+        // RAISE(ROLLBACK) in a trigger): then there is nothing left to roll back.
+        let open = raw::with_handle(self.conn()?, |c| Ok(!c.is_autocommit())).await?;
+        if open {
+            self.run("ROLLBACK", "rolling back").await?;
+        }
         if self.created {
             // The target did not exist before: as it was means not there at all.
             if let Some(c) = self.conn.take() {
@@ -197,15 +215,22 @@ mod tests {
         let mut r = SqliteRestorer::open(&dir.path().join("t.db"))
             .await
             .unwrap();
-        r.begin().await.unwrap();
+        r.begin(&["zato_sso_a".to_string()]).await.unwrap();
         r.execute("CREATE TABLE zato_sso_a (x)").await.unwrap();
-        // Even if the scanner were fooled, SQLite would not run the second statement.
+        // Even if the scanner were fooled, SQLite would not run a second statement...
         let e = r
-            .execute("INSERT INTO zato_sso_a VALUES (1); DROP TABLE zato_sso_a")
+            .execute("INSERT INTO zato_sso_a VALUES (1); INSERT INTO zato_sso_a VALUES (2)")
             .await
             .unwrap_err();
         assert!(
             zsso_core::error::chain(&e).contains("Multiple statements"),
+            "{e}"
+        );
+        // ...nor anything outside the restored tables, nor a pragma.
+        r.execute("CREATE TABLE zato_sso_b (x)").await.unwrap_err();
+        let e = r.execute("PRAGMA user_version = 5").await.unwrap_err();
+        assert!(
+            e.to_string().contains("does something a dump may not do"),
             "{e}"
         );
         assert_eq!(r.tables().await.unwrap(), vec!["zato_sso_a".to_string()]);
