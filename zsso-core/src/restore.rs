@@ -319,6 +319,17 @@ pub async fn restore(
     restorer.begin(&set).await?;
     let mut ran = 0u64;
     let result = async {
+        // Once more inside the transaction, which holds the write lock: nothing can have been
+        // added since the check above.
+        let late = restorer.dependents(&set).await?;
+        if let Some(d) = late.first() {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{} references {}: it appeared while the restore was being checked",
+                    d.table, d.references
+                ),
+            });
+        }
         let checked = load_and_check(
             restorer,
             &dump,
