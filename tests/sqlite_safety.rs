@@ -786,6 +786,11 @@ async fn sqlite_itself_refuses_what_a_trigger_would_touch_outside_the_restored_t
         "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE TRIGGER zato_sso_tr AFTER DELETE ON zato_sso_a BEGIN INSERT INTO 'keep' VALUES (old.x); END;\n",
         // Reading another table through `IN table` and `NOT INDEXED`.
         "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE TRIGGER zato_sso_tr AFTER INSERT ON zato_sso_a WHEN 'precious' IN main.keep BEGIN UPDATE zato_sso_a SET x = (SELECT group_concat(password) FROM zato_sso_a NOT INDEXED, sec_base) WHERE id = new.id; END;\nINSERT INTO zato_sso_a VALUES (1, 'a');\n",
+        // An UPDATE OF trigger on a column that does not exist (yet): it would never be
+        // compiled by the probe, so it is refused outright.
+        "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE TRIGGER zato_sso_tr AFTER UPDATE OF future_col ON zato_sso_a BEGIN DELETE FROM zato_sso_user; END;\n",
+        // An UPDATE OF rowid trigger whose body reads sec_base behind INDEXED BY.
+        "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE INDEX zato_sso_ix ON zato_sso_a (x);\nCREATE TRIGGER zato_sso_tr AFTER UPDATE OF rowid ON zato_sso_a BEGIN UPDATE zato_sso_a SET x = (SELECT password FROM zato_sso_a INDEXED BY zato_sso_ix, sec_base WHERE sec_base.id = 1) WHERE id = new.id; END;\n",
         // Writing to an SSO table that the dump does not restore.
         "CREATE TABLE zato_sso_extra (id INTEGER PRIMARY KEY);\nCREATE TRIGGER zato_sso_extra_tr AFTER INSERT ON zato_sso_extra BEGIN DELETE FROM zato_sso_user; END;\nINSERT INTO zato_sso_extra VALUES (1);\n",
     ];
@@ -797,7 +802,9 @@ async fn sqlite_itself_refuses_what_a_trigger_would_touch_outside_the_restored_t
             .unwrap_or_else(|| panic!("case {i} was accepted"));
         let msg = zsso::error::chain(&e);
         assert!(
-            msg.contains("statement refused") || msg.contains("not one of the restored tables"),
+            msg.contains("statement refused")
+                || msg.contains("not one of the restored tables")
+                || msg.contains("which is not a column of the table"),
             "case {i}: {msg}"
         );
         assert_eq!(state(&s.target), before, "case {i}: the target changed");
@@ -868,4 +875,60 @@ async fn a_definition_ending_in_a_comment_is_backed_up_and_restored() {
         &std::fs::read_to_string(bundle.join("zato-sso-backup.sql")).unwrap(),
     );
     assert_eq!(typed_hex_rows(&client), typed_hex_rows(&src));
+}
+
+#[tokio::test]
+async fn the_probe_compiles_update_of_rowid_triggers_and_refuses_unknown_columns() {
+    // Past the token guard (a trigger body the guard lets through), SQLite's authorizer must
+    // still see an UPDATE OF rowid trigger's body: the probe sets rowid too.
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path()).join("zato.db");
+    sqlite3(
+        &src,
+        "CREATE TABLE keep (k);         CREATE TRIGGER zato_sso_rowid_tr AFTER UPDATE OF rowid ON zato_sso_group BEGIN UPDATE zato_sso_group SET name = (SELECT k FROM keep) WHERE id = new.id; END;",
+    );
+    let e = zsso::backup_url(&url(&src), None, &dir.path().join("b"), &Silent)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("touches keep (in zato_sso_rowid_tr)"),
+        "{e}"
+    );
+    sqlite3(
+        &src,
+        "DROP TRIGGER zato_sso_rowid_tr;         CREATE TRIGGER zato_sso_later AFTER UPDATE OF not_yet ON zato_sso_group BEGIN SELECT 1; END;",
+    );
+    let e = zsso::backup_url(&url(&src), None, &dir.path().join("b"), &Silent)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("fires on UPDATE OF not_yet, which is not a column"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_index_the_dump_creates_must_exist_after_the_load() {
+    let s = setup().await;
+    // The target has an index on another table with the name the dump uses.
+    sqlite3(
+        &s.target,
+        "CREATE TABLE keep (k); CREATE INDEX zato_sso_ix ON keep (k);",
+    );
+    let before = state(&s.target);
+    let plain = s.root.join("ifnotexists.sql");
+    std::fs::write(
+        &plain,
+        "CREATE TABLE zato_sso_a (id INTEGER PRIMARY KEY, x);\nCREATE INDEX IF NOT EXISTS zato_sso_ix ON zato_sso_a (x);\n",
+    )
+    .unwrap();
+    let e = restore(&plain, &s.target).await.unwrap_err();
+    let msg = rolled_back(&e);
+    assert!(
+        msg.contains("creates index zato_sso_ix on it, and after loading it is not there"),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
 }

@@ -318,6 +318,13 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
                 Some(Token::Quoted(_) | Token::Str) => j += 1,
                 _ => {}
             }
+            // `INDEXED BY name` and `NOT INDEXED` may follow an entry of the list.
+            let at = |k: usize, w: &str| tokens.get(k).is_some_and(|t| t.is_word(w));
+            if at(j, "INDEXED") && at(j + 1, "BY") {
+                j += 3;
+            } else if at(j, "NOT") && at(j + 1, "INDEXED") {
+                j += 2;
+            }
             if tokens.get(j) == Some(&Token::Symbol(",")) {
                 j += 1;
                 if tokens.get(j) == Some(&Token::Symbol("(")) {
@@ -341,6 +348,8 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
 fn is_clause_word(w: &str) -> bool {
     [
         "WHERE",
+        "INDEXED",
+        "NOT",
         "JOIN",
         "LEFT",
         "INNER",
@@ -512,6 +521,21 @@ fn classify_tokens(t: &[Token]) -> std::result::Result<Kind, String> {
     }
 }
 
+/// The columns of a trigger's `UPDATE OF a, b` event, if it has one, from its tokens.
+pub fn trigger_update_of(tokens: &[Token]) -> Option<Vec<String>> {
+    let on = tokens.iter().position(|t| t.is_word("ON"))?;
+    let of = tokens[..on]
+        .windows(2)
+        .position(|w| w[0].is_word("UPDATE") && w[1].is_word("OF"))?;
+    Some(
+        tokens[of + 2..on]
+            .iter()
+            .filter_map(Token::name)
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 /// Classifies one statement, or refuses it with its file and line.
 pub fn classify(stmt: &Statement, path: &Path) -> Result<Kind> {
     classify_tokens(&stmt.tokens).map_err(|reason| Error::Dump {
@@ -656,6 +680,8 @@ mod tests {
             refused("CREATE TABLE zato_sso_a (y DEFAULT (\"load_extension\"('x')));")
                 .contains("load_extension")
         );
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM zato_sso_a INDEXED BY i, sec_base; END;").contains("touches `sec_base`"));
+        assert!(refused("CREATE TRIGGER t AFTER INSERT ON zato_sso_a BEGIN SELECT 1 FROM zato_sso_a NOT INDEXED, sec_base; END;").contains("touches `sec_base`"));
         assert!(refused("CREATE TABLE zato_sso_x AS SELECT * FROM sec_base;").contains("AS"));
         assert!(refused("INSERT INTO zato_sso_user SELECT * FROM sec_base;").contains("VALUES"));
         assert!(

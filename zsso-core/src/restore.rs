@@ -546,6 +546,9 @@ async fn load_and_check(
     let mut r = StatementReader::new(open_dump(dump)?, dump, restorer.dialect().lexer());
     let mut current: Option<String> = None;
     let mut rows_done = 0u64;
+    // The indexes and triggers the dump creates: each must exist afterwards (an `IF NOT
+    // EXISTS` meeting an object of that name elsewhere would skip it silently).
+    let mut created: Vec<(&str, String, String)> = Vec::new();
     while let Some(stmt) = r.next_statement()? {
         let kind = guard::classify(&stmt, dump)?;
         if kind.runs() {
@@ -558,6 +561,14 @@ async fn load_and_check(
                     reason: crate::error::chain(&e),
                 })?;
             *ran += 1;
+        }
+        if let Kind::CreateIndex { name, table } | Kind::CreateTrigger { name, table } = &kind {
+            let what = if matches!(kind, Kind::CreateIndex { .. }) {
+                "index"
+            } else {
+                "trigger"
+            };
+            created.push((what, name.clone(), table.clone()));
         }
         if let Kind::Insert { table, rows } = &kind {
             if current.as_deref() != Some(table) {
@@ -622,6 +633,26 @@ async fn load_and_check(
                 table: t.clone(),
                 reason: format!("after loading, its {what} differ from the manifest's schema"),
             });
+        }
+        for (what, name, _) in created.iter().filter(|c| c.2.eq_ignore_ascii_case(t)) {
+            let there = match *what {
+                "index" => live
+                    .indexes
+                    .iter()
+                    .any(|i| i.name.eq_ignore_ascii_case(name)),
+                _ => live
+                    .triggers
+                    .iter()
+                    .any(|i| i.name.eq_ignore_ascii_case(name)),
+            };
+            if !there {
+                return Err(Error::Mismatch {
+                    table: t.clone(),
+                    reason: format!(
+                        "the dump creates {what} {name} on it, and after loading it is not there (an object of that name exists elsewhere)"
+                    ),
+                });
+            }
         }
         if let Some(old) = replaced.iter().find(|o| o.name.eq_ignore_ascii_case(t)) {
             for (kind, name) in lost_objects(old, &live) {

@@ -237,6 +237,31 @@ pub(crate) fn check_triggers(
             format!("{q} = {q}")
         })
         .collect();
+    let mut sets = sets;
+    // An `UPDATE OF` trigger is compiled only when one of its columns is set: every one of
+    // them must be a column the probe sets (a name that is none, such as a column a later
+    // migration adds, would hide the trigger's body from the check).
+    let mut rowid = false;
+    for tr in &table.triggers {
+        for col in update_of_columns(&tr.create_sql)? {
+            if ["rowid", "oid", "_rowid_"]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&col))
+            {
+                rowid = true;
+            } else if !table.column_names().any(|c| c.eq_ignore_ascii_case(&col)) {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "trigger {} of {} fires on UPDATE OF {col}, which is not a column of the table",
+                        tr.name, table.name
+                    ),
+                });
+            }
+        }
+    }
+    if rowid {
+        sets.push("rowid = rowid".into());
+    }
     let mut probes = vec![
         format!("INSERT INTO {t} DEFAULT VALUES"),
         format!("DELETE FROM {t}"),
@@ -257,4 +282,20 @@ pub(crate) fn check_triggers(
         prepared.map_err(|e| rs(format!("checking the triggers of {}", table.name), e))?;
     }
     Ok(())
+}
+
+/// The columns of a trigger's `UPDATE OF` event (none for other events).
+fn update_of_columns(create_sql: &str) -> Result<Vec<String>> {
+    use zsso_core::dialect::Dialect;
+    let text = format!("{create_sql}\n;");
+    let p = std::path::Path::new("trigger");
+    let mut r = zsso_core::sqlscan::StatementReader::new(
+        text.as_bytes(),
+        p,
+        crate::dialect::SQLITE.lexer(),
+    );
+    let stmt = r.next_statement()?.ok_or_else(|| Error::Refused {
+        reason: "an empty trigger definition".into(),
+    })?;
+    Ok(zsso_core::guard::trigger_update_of(&stmt.tokens).unwrap_or_default())
 }
