@@ -77,8 +77,9 @@ const VALUE_WORDS: &[&str] = &[
     "null", "true", "false", "as", "text", "blob", "real", "integer", "numeric",
 ];
 
-/// Functions refused everywhere, even inside a CHECK or a trigger body.
-const DENIED_FUNCTIONS: &[&str] = &[
+/// Functions refused everywhere, even inside a CHECK or a trigger body (a backend that can
+/// also refuse them in the database itself uses this list).
+pub const DENIED_FUNCTIONS: &[&str] = &[
     "load_extension",
     "readfile",
     "writefile",

@@ -9,6 +9,7 @@
 
 use crate::error::db;
 use sqlx::SqliteConnection;
+use zsso_core::guard::DENIED_FUNCTIONS;
 use zsso_core::value::Value;
 use zsso_core::{Error, Result};
 
@@ -86,15 +87,6 @@ impl Scope {
         self.tables.contains(&t)
     }
 }
-
-/// Functions a dump may never call, not even from a CHECK or a trigger.
-const DENIED_FUNCTIONS: &[&str] = &[
-    "load_extension",
-    "readfile",
-    "writefile",
-    "edit",
-    "fts3_tokenizer",
-];
 
 unsafe extern "C" fn authorize(
     data: *mut std::ffi::c_void,
