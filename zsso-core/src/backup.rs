@@ -9,7 +9,7 @@ use crate::catalogue::{self, fk_order};
 use crate::dialect::Dialect;
 use crate::digest::TableDigest;
 use crate::error::{Error, Result};
-use crate::progress::{Progress, ROWS_PER_REPORT};
+use crate::progress::{Progress, ROWS_PER_REPORT, Warnings};
 use crate::schema::Table;
 use crate::secrets::SecretsConf;
 use crate::value::Value;
@@ -112,7 +112,7 @@ pub async fn backup(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<BackupReport> {
-    let mut warnings = Vec::new();
+    let mut warnings = Warnings::new(progress);
     let mut key = None;
     let secrets_info = match secrets {
         Some(s) => {
@@ -127,8 +127,7 @@ pub async fn backup(
         }
         None => {
             let w = "no secrets.conf given: the bundle holds no key1, and the passwords and encrypted values in it can only be used with the source's own secrets.conf".to_string();
-            progress.warning(&w);
-            warnings.push(w);
+            warnings.add(w);
             None
         }
     };
@@ -146,17 +145,15 @@ pub async fn backup(
         });
     }
     for w in &snap.warnings {
-        progress.warning(w);
-        warnings.push(w.clone());
+        warnings.add(w.clone());
     }
     if cycle {
-        warnings.push("the SSO tables reference each other in a cycle; the dump relies on foreign keys being off while it loads".into());
+        warnings.add("the SSO tables reference each other in a cycle; the dump relies on foreign keys being off while it loads");
     }
     for known in catalogue::ZATO_SSO_TABLES {
         if snap.schema.table(known).is_none() {
             let w = format!("{known} is not in the source: the bundle does not have it");
-            progress.warning(&w);
-            warnings.push(w);
+            warnings.add(w);
         }
     }
     let tables: Vec<&Table> = order.iter().map(|&i| &snap.schema.tables[i]).collect();
@@ -251,8 +248,7 @@ pub async fn backup(
                 check.failed + check.decrypted,
                 check.summary()
             );
-            progress.warning(&w);
-            warnings.push(w);
+            warnings.add(w);
         }
         encrypted = Some(check);
     }
@@ -262,8 +258,7 @@ pub async fn backup(
             "the source has {} rows that reference missing parents; they are kept as they are and recorded in the manifest",
             orphans.len()
         );
-        progress.warning(&w);
-        warnings.push(w);
+        warnings.add(w);
     }
     dumper.finish().await?;
     let (inner, size, sha256) = out_w.finish();
@@ -305,7 +300,7 @@ pub async fn backup(
     Ok(BackupReport {
         bundle,
         manifest,
-        warnings,
+        warnings: warnings.into_vec(),
     })
 }
 

@@ -23,3 +23,32 @@ impl Progress for Silent {}
 
 /// How many rows pass between two [`Progress::rows`] calls.
 pub const ROWS_PER_REPORT: u64 = 50_000;
+
+/// The warnings of one operation: each is told to the [`Progress`] as it happens and kept for
+/// the operation's report.
+pub struct Warnings<'a> {
+    progress: &'a dyn Progress,
+    list: Vec<String>,
+}
+
+impl<'a> Warnings<'a> {
+    /// No warnings yet; new ones go to `progress`.
+    pub fn new(progress: &'a dyn Progress) -> Self {
+        Self {
+            progress,
+            list: Vec::new(),
+        }
+    }
+
+    /// Tells and keeps one warning.
+    pub fn add(&mut self, warning: impl Into<String>) {
+        let w = warning.into();
+        self.progress.warning(&w);
+        self.list.push(w);
+    }
+
+    /// The warnings, in the order they came.
+    pub fn into_vec(self) -> Vec<String> {
+        self.list
+    }
+}

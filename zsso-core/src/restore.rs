@@ -5,7 +5,7 @@ use crate::bundle::Bundle;
 use crate::catalogue::is_sso_table;
 use crate::error::{Error, Result};
 use crate::guard::{self, Kind};
-use crate::progress::Progress;
+use crate::progress::{Progress, Warnings};
 use crate::schema::{Schema, Table};
 use crate::secrets::{self, InstallReport, SecretsConf};
 use crate::sqlscan::{HashingReader, StatementReader};
@@ -188,20 +188,15 @@ pub async fn restore(
         )));
     }
     let dump = source.dump_path();
-    let mut warnings = Vec::new();
-    let warn = |w: String, warnings: &mut Vec<String>| {
-        progress.warning(&w);
-        warnings.push(w);
-    };
+    let mut warnings = Warnings::new(progress);
     let bundle = match source {
         RestoreSource::Bundle(b) => Some(b.as_ref()),
         RestoreSource::PlainSql(_) => {
-            warn(
+            warnings.add(
                 format!(
                     "{} is a plain SQL dump: it has no manifest, so there is no integrity proof; it is checked against its own row counts only",
                     dump.display()
                 ),
-                &mut warnings,
             );
             None
         }
@@ -238,20 +233,18 @@ pub async fn restore(
         bundle_secrets = Some(s);
     }
     if secrets_to.is_none() && bundle_secrets.is_some() {
-        warn(
-            "the bundle's secrets.conf is not installed anywhere (no destination given): the restored passwords and encrypted values need its key1".into(),
-            &mut warnings,
+        warnings.add(
+            "the bundle's secrets.conf is not installed anywhere (no destination given): the restored passwords and encrypted values need its key1",
         );
     }
     if let Some(dest) = secrets_to
         && bundle_secrets.is_none()
     {
-        warn(
+        warnings.add(
             format!(
                 "the source carries no secrets.conf: {} is left as it is, and the restored passwords only work with the source's key1",
                 dest.display()
             ),
-            &mut warnings,
         );
     }
     progress.step(&format!("checking every statement of {}", dump.display()));
@@ -309,10 +302,9 @@ pub async fn restore(
     }
     for t in &existing {
         if is_sso_table(t) && !set.iter().any(|s| s.eq_ignore_ascii_case(t)) {
-            warn(
-                format!("{t} is in the target but not in the dump: it is left as it is"),
-                &mut warnings,
-            );
+            warnings.add(format!(
+                "{t} is in the target but not in the dump: it is left as it is"
+            ));
         }
     }
     let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
@@ -389,7 +381,7 @@ pub async fn restore(
         orphans,
         encrypted,
         secrets: installed,
-        warnings,
+        warnings: warnings.into_vec(),
     })
 }
 
@@ -461,13 +453,8 @@ fn check_orphans(
     orphans: &[Orphan],
     plan: &Plan,
     bundle: Option<&Bundle>,
-    progress: &dyn Progress,
-    warnings: &mut Vec<String>,
+    warnings: &mut Warnings<'_>,
 ) -> Result<()> {
-    let mut warn = |w: String| {
-        progress.warning(&w);
-        warnings.push(w);
-    };
     let inside = orphan_counts(orphans, &plan.tables);
     match bundle {
         Some(b) => {
@@ -488,7 +475,7 @@ fn check_orphans(
             }
             let n: usize = inside.values().sum();
             if n > 0 {
-                warn(format!(
+                warnings.add(format!(
                     "{n} rows reference missing parents, as they did in the source"
                 ));
             }
@@ -496,7 +483,7 @@ fn check_orphans(
         None => {
             let n: usize = inside.values().sum();
             if n > 0 {
-                warn(format!(
+                warnings.add(format!(
                     "{n} rows reference missing parents (the dump has no manifest to tell whether the source had them too)"
                 ));
             }
@@ -514,7 +501,7 @@ fn check_orphans(
             })
             .map(|o| o.parent.as_str())
             .collect();
-        warn(format!(
+        warnings.add(format!(
             "{outside} rows reference rows of {} that the target does not have (outside the restored tables)",
             parents.into_iter().collect::<Vec<_>>().join(", ")
         ));
@@ -532,7 +519,7 @@ async fn load_and_check(
     key: Option<&crate::secrets::Key1>,
     progress: &dyn Progress,
     ran: &mut u64,
-    warnings: &mut Vec<String>,
+    warnings: &mut Warnings<'_>,
 ) -> Result<(Vec<Orphan>, Option<EncryptedCheck>)> {
     // Drop what the dump recreates, children first, remembering what the target had.
     let mut replaced: Vec<Table> = Vec::new();
@@ -659,8 +646,7 @@ async fn load_and_check(
                 let w = format!(
                     "{kind} {name} of {t} was in the target and the dump does not recreate it: it is gone"
                 );
-                progress.warning(&w);
-                warnings.push(w);
+                warnings.add(w);
             }
         }
         tables.push(live);
@@ -669,7 +655,7 @@ async fn load_and_check(
     restorer.check_triggers(&tables).await?;
     progress.step("checking foreign keys");
     let orphans = restorer.orphans(&tables).await?;
-    check_orphans(&orphans, plan, bundle, progress, warnings)?;
+    check_orphans(&orphans, plan, bundle, warnings)?;
     let mut encrypted = None;
     if let Some(key) = key {
         progress.step("decrypting every encrypted value with the bundle's key1");
@@ -694,8 +680,7 @@ async fn load_and_check(
                 "{} encrypted values do not decrypt, as they did not in the source",
                 check.failed
             );
-            progress.warning(&w);
-            warnings.push(w);
+            warnings.add(w);
         }
         encrypted = Some(check);
     }
