@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Progress, ROWS_PER_REPORT, Warnings};
 use crate::schema::Table;
 use crate::secrets::SecretsConf;
+use crate::sqlscan::{definition_statement, definition_statements};
 use crate::value::Value;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -190,7 +191,7 @@ pub async fn backup(
         write_str(&mut out_w, &dump_path, &dialect.drop_table(&t.name))?;
     }
     for t in &tables {
-        write_str(&mut out_w, &dump_path, &statement(&t.create_sql))?;
+        write_str(&mut out_w, &dump_path, &definition_statement(&t.create_sql))?;
     }
     let mut summaries = Vec::new();
     for t in &tables {
@@ -218,11 +219,15 @@ pub async fn backup(
     for t in &tables {
         for idx in &t.indexes {
             if let Some(sql) = &idx.create_sql {
-                write_str(&mut out_w, &dump_path, &statement(sql))?;
+                write_str(&mut out_w, &dump_path, &definition_statement(sql))?;
             }
         }
         for tr in &t.triggers {
-            write_str(&mut out_w, &dump_path, &statement(&tr.create_sql))?;
+            write_str(
+                &mut out_w,
+                &dump_path,
+                &definition_statement(&tr.create_sql),
+            )?;
         }
     }
     write_str(&mut out_w, &dump_path, &dialect.dump_epilogue())?;
@@ -304,42 +309,25 @@ pub async fn backup(
     })
 }
 
-/// A stored definition as a statement of the dump: its `;` goes on a line of its own when the
-/// definition's last line holds a `--` comment, which would swallow it.
-fn statement(sql: &str) -> String {
-    let last = sql.rsplit('\n').next().unwrap_or(sql);
-    if last.contains("--") {
-        format!("{sql}\n;\n")
-    } else {
-        format!("{sql};\n")
-    }
-}
-
 /// Refuses to back up an object whose DDL the restore's guard would refuse (or read as more
 /// than one statement): a backup that cannot be restored must fail now, not at restore time.
 fn check_restorable(dialect: &dyn Dialect, sql: &str, what: &str) -> Result<()> {
-    let text = statement(sql);
-    let p = Path::new(what);
     let refuse = |reason: String| Error::Refused {
         reason: format!(
             "cannot back up {what}: a restore would refuse its definition ({reason}); rename or quote what the message names"
         ),
     };
-    let mut r = crate::sqlscan::StatementReader::new(text.as_bytes(), p, dialect.lexer());
-    let first = r
-        .next_statement()
-        .map_err(|e| refuse(e.to_string()))?
-        .ok_or_else(|| refuse("it is empty".into()))?;
-    crate::guard::classify(&first, p).map_err(|e| refuse(e.to_string()))?;
-    if r.next_statement()
-        .map_err(|e| refuse(e.to_string()))?
-        .is_some()
-    {
-        return Err(refuse(
+    let stmts =
+        definition_statements(sql, what, dialect.lexer()).map_err(|e| refuse(e.to_string()))?;
+    match stmts.as_slice() {
+        [] => Err(refuse("it is empty".into())),
+        [one] => crate::guard::classify(one, Path::new(what))
+            .map(drop)
+            .map_err(|e| refuse(e.to_string())),
+        _ => Err(refuse(
             "it would be read back as more than one statement".into(),
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// The current time in RFC 3339, UTC, with microseconds.

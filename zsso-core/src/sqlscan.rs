@@ -83,6 +83,30 @@ pub fn is_create_trigger(tokens: &[Token]) -> bool {
         && (at(1, "TRIGGER") || ((at(1, "TEMP") || at(1, "TEMPORARY")) && at(2, "TRIGGER")))
 }
 
+/// A stored definition (`CREATE ...` as a catalogue keeps it, without `;`) as the text of one
+/// statement of a dump: its `;` goes on a line of its own when the definition's last line holds
+/// a `--` comment, which would swallow it.
+pub fn definition_statement(sql: &str) -> String {
+    let last = sql.rsplit('\n').next().unwrap_or(sql);
+    if last.contains("--") {
+        format!("{sql}\n;\n")
+    } else {
+        format!("{sql};\n")
+    }
+}
+
+/// The statements of a stored definition (see [`definition_statement`]); `what` names it in
+/// errors.
+pub fn definition_statements(sql: &str, what: &str, cfg: LexerConfig) -> Result<Vec<Statement>> {
+    let text = definition_statement(sql);
+    let mut r = StatementReader::new(text.as_bytes(), Path::new(what), cfg);
+    let mut out = Vec::new();
+    while let Some(s) = r.next_statement()? {
+        out.push(s);
+    }
+    Ok(out)
+}
+
 /// A reader that hashes and counts every byte that passes through it.
 pub struct HashingReader<R> {
     inner: R,

@@ -279,15 +279,13 @@ pub(crate) fn check_triggers(
 /// The columns of a trigger's `UPDATE OF` event (none for other events).
 fn update_of_columns(create_sql: &str) -> Result<Vec<String>> {
     use zsso_core::dialect::Dialect;
-    let text = format!("{create_sql}\n;");
-    let p = std::path::Path::new("trigger");
-    let mut r = zsso_core::sqlscan::StatementReader::new(
-        text.as_bytes(),
-        p,
+    let stmts = zsso_core::sqlscan::definition_statements(
+        create_sql,
+        "trigger",
         crate::dialect::SQLITE.lexer(),
-    );
-    let stmt = r.next_statement()?.ok_or_else(|| Error::Refused {
-        reason: "an empty trigger definition".into(),
-    })?;
-    Ok(zsso_core::guard::trigger_update_of(&stmt.tokens).unwrap_or_default())
+    )?;
+    Ok(stmts
+        .first()
+        .and_then(|s| zsso_core::guard::trigger_update_of(&s.tokens))
+        .unwrap_or_default())
 }
