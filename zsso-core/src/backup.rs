@@ -321,7 +321,7 @@ fn check_restorable(dialect: &dyn Dialect, sql: &str, what: &str) -> Result<()> 
         definition_statements(sql, what, dialect.lexer()).map_err(|e| refuse(e.to_string()))?;
     match stmts.as_slice() {
         [] => Err(refuse("it is empty".into())),
-        [one] => crate::guard::classify(one, Path::new(what))
+        [one] => crate::guard::classify(one, Path::new(what), dialect.lexer().syntax)
             .map(drop)
             .map_err(|e| refuse(e.to_string())),
         _ => Err(refuse(

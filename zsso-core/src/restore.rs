@@ -117,7 +117,7 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
     let mut r = StatementReader::new(open_dump(path)?, path, restorer.dialect().lexer());
     let mut plan = Plan::default();
     while let Some(stmt) = r.next_statement()? {
-        let kind = guard::classify(&stmt, path)?;
+        let kind = guard::classify(&stmt, path, restorer.dialect().lexer().syntax)?;
         let refuse = |reason: String| Error::Dump {
             path: path.to_path_buf(),
             line: stmt.line,
@@ -537,7 +537,7 @@ async fn load_and_check(
     // EXISTS` meeting an object of that name elsewhere would skip it silently).
     let mut created: Vec<(&str, String, String)> = Vec::new();
     while let Some(stmt) = r.next_statement()? {
-        let kind = guard::classify(&stmt, dump)?;
+        let kind = guard::classify(&stmt, dump, restorer.dialect().lexer().syntax)?;
         if kind.runs() {
             restorer
                 .execute(&stmt.text)
@@ -659,7 +659,10 @@ async fn load_and_check(
     let mut encrypted = None;
     if let Some(key) = key {
         progress.step("decrypting every encrypted value with the bundle's key1");
-        let schema = Schema { tables };
+        let schema = Schema {
+            tables,
+            ..Schema::default()
+        };
         let check = verify::check_encrypted(&mut RestorerRows(restorer), &schema, key).await?;
         let expected = bundle.and_then(|b| b.manifest.encrypted.as_ref());
         let same_as_source =

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct Schema {
     /// The tables, in foreign-key order (parents first).
     pub tables: Vec<Table>,
+    /// The sequences that belong to the SSO set (PostgreSQL), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<Sequence>,
 }
 
 impl Schema {
@@ -18,6 +21,13 @@ impl Schema {
         self.tables
             .iter()
             .find(|t| t.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The sequence of that name, compared case-insensitively (ASCII).
+    pub fn sequence(&self, name: &str) -> Option<&Sequence> {
+        self.sequences
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -37,6 +47,9 @@ pub struct Table {
     /// Triggers of the table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<Trigger>,
+    /// Constraints made after the data (PostgreSQL): primary keys, UNIQUE, CHECK, foreign keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
     /// The `CREATE TABLE` statement exactly as the source holds it.
     pub create_sql: String,
 }
@@ -116,5 +129,55 @@ pub struct Trigger {
     /// The trigger's name.
     pub name: String,
     /// The `CREATE TRIGGER` statement.
+    pub create_sql: String,
+}
+
+/// A constraint that a dump adds after the data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Constraint {
+    /// The constraint's name.
+    pub name: String,
+    /// Its kind: `primary_key`, `unique`, `check`, `foreign_key` or `exclude`.
+    pub kind: String,
+    /// Its definition as the database prints it, such as `UNIQUE (username)`.
+    pub definition: String,
+    /// The statement that adds it to its table.
+    pub create_sql: String,
+}
+
+impl Constraint {
+    /// Returns true if and only if this is a foreign key.
+    pub fn is_foreign_key(&self) -> bool {
+        self.kind == "foreign_key"
+    }
+}
+
+/// A sequence and its state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// The sequence's name.
+    pub name: String,
+    /// Its type, such as `bigint`.
+    pub data_type: String,
+    /// `START WITH`.
+    pub start: i64,
+    /// `INCREMENT BY`.
+    pub increment: i64,
+    /// `MINVALUE`.
+    pub min: i64,
+    /// `MAXVALUE`.
+    pub max: i64,
+    /// `CACHE`.
+    pub cache: i64,
+    /// Returns true if and only if it wraps around at its limit.
+    pub cycle: bool,
+    /// The last value it gave out (or its start, if it never has).
+    pub last_value: i64,
+    /// Returns true if and only if `last_value` was given out (the next value is the one after).
+    pub is_called: bool,
+    /// The `table.column` that owns it (a `serial` or identity column), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<String>,
+    /// The statement that creates it.
     pub create_sql: String,
 }

@@ -10,22 +10,70 @@ use sha2::{Digest, Sha256};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
+/// Which database's SQL a dump is written in: it decides the guard's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
 /// The lexical rules of one dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LexerConfig {
-    /// `[name]` is a quoted identifier (SQLite).
+    /// The dialect whose rules these are.
+    pub syntax: Syntax,
+    /// `[name]` is a quoted identifier (SQLite); otherwise `[` and `]` are symbols.
     pub bracket_identifiers: bool,
     /// `` `name` `` is a quoted identifier (SQLite, MySQL).
     pub backtick_identifiers: bool,
+    /// `X'..'` is a blob literal (SQLite). Otherwise a letter before a quote (PostgreSQL's
+    /// `E'..'` with backslash escapes, `B'..'`, `U&'..'`) is refused: its end is found by other
+    /// rules than a plain string's.
+    pub blob_literals: bool,
+    /// `::` (a cast) is a symbol (PostgreSQL).
+    pub double_colon: bool,
+    /// `/* */` comments nest (PostgreSQL): a nested one is refused rather than misread.
+    pub nested_comments: bool,
+    /// `COPY ... FROM stdin;` is followed by data lines up to `\.` (PostgreSQL).
+    pub copy_data: bool,
+    /// The content of short strings is kept in [`Token::Str`] (for the guard's checks of
+    /// names and settings that statements pass as strings).
+    pub keep_strings: bool,
 }
 
 impl LexerConfig {
     /// SQLite's rules.
     pub const SQLITE: LexerConfig = LexerConfig {
+        syntax: Syntax::Sqlite,
         bracket_identifiers: true,
         backtick_identifiers: true,
+        blob_literals: true,
+        double_colon: false,
+        nested_comments: false,
+        copy_data: false,
+        keep_strings: false,
+    };
+
+    /// PostgreSQL's rules, with `standard_conforming_strings` on.
+    pub const POSTGRES: LexerConfig = LexerConfig {
+        syntax: Syntax::Postgres,
+        bracket_identifiers: false,
+        backtick_identifiers: false,
+        blob_literals: false,
+        double_colon: true,
+        nested_comments: true,
+        copy_data: true,
+        keep_strings: true,
     };
 }
+
+/// The longest string whose content [`LexerConfig::keep_strings`] keeps.
+pub const KEPT_STRING_BYTES: usize = 1024;
+
+/// The longest line of `COPY` data a dump may hold.
+pub const MAX_COPY_LINE: usize = 256 << 20;
 
 /// One token. String and blob contents are not kept: the guard needs only their kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +82,9 @@ pub enum Token {
     Word(String),
     /// A quoted identifier, unquoted.
     Quoted(String),
-    /// A string literal (`'...'`).
-    Str,
+    /// A string literal (`'...'`), with its content when [`LexerConfig::keep_strings`] is
+    /// set and it is short and valid UTF-8.
+    Str(Option<String>),
     /// A blob literal (`X'...'`).
     Blob,
     /// A numeric literal.
@@ -153,6 +202,9 @@ pub struct StatementReader<R> {
     ahead: std::collections::VecDeque<u8>,
     text: Vec<u8>,
     in_statement: bool,
+    /// The line of a `COPY ... FROM stdin` statement whose data has not been read yet.
+    pending_copy: Option<usize>,
+    copy_rows: u64,
 }
 
 impl<R: BufRead> StatementReader<R> {
@@ -166,6 +218,8 @@ impl<R: BufRead> StatementReader<R> {
             ahead: std::collections::VecDeque::new(),
             text: Vec::new(),
             in_statement: false,
+            pending_copy: None,
+            copy_rows: 0,
         }
     }
 
@@ -267,6 +321,12 @@ impl<R: BufRead> StatementReader<R> {
                                     return Err(self.err(self.line, "a NUL byte in a comment"));
                                 }
                                 Some(b'/') if prev == b'*' => break,
+                                Some(b'*') if prev == b'/' && self.cfg.nested_comments => {
+                                    return Err(self.err(
+                                        self.line,
+                                        "a comment inside a comment is not allowed",
+                                    ));
+                                }
                                 Some(c) => prev = c,
                             }
                         }
@@ -380,8 +440,12 @@ impl<R: BufRead> StatementReader<R> {
         let sym = |s: &'static str| Ok(Token::Symbol(s));
         match c {
             b'\'' => {
-                self.quoted(b'\'', true, "string", false)?;
-                Ok(Token::Str)
+                let keep = self.cfg.keep_strings;
+                let v = self.quoted(b'\'', true, "string", keep)?;
+                let kept = (keep && v.len() <= KEPT_STRING_BYTES)
+                    .then(|| String::from_utf8(v).ok())
+                    .flatten();
+                Ok(Token::Str(kept))
             }
             b'"' => {
                 let n = self.quoted(b'"', true, "quoted identifier", true)?;
@@ -394,6 +458,19 @@ impl<R: BufRead> StatementReader<R> {
             b'[' if self.cfg.bracket_identifiers => {
                 let n = self.quoted(b']', false, "quoted identifier", true)?;
                 self.ident(n, line)
+            }
+            c if !self.cfg.blob_literals
+                && c.is_ascii_alphabetic()
+                && (self.peek()? == Some(b'\'')
+                    || (self.peek()? == Some(b'&') && self.peek_at(1)? == Some(b'\''))) =>
+            {
+                Err(self.err(
+                    line,
+                    format!(
+                        "a string with the prefix `{}` is not allowed (zsso writes plain strings only)",
+                        c as char
+                    ),
+                ))
             }
             b'x' | b'X' if self.peek()? == Some(b'\'') => {
                 self.next()?;
@@ -411,6 +488,12 @@ impl<R: BufRead> StatementReader<R> {
                 self.number_tail(c)?;
                 Ok(Token::Number)
             }
+            b':' if self.cfg.double_colon && self.peek()? == Some(b':') => {
+                self.next()?;
+                sym("::")
+            }
+            b'[' if !self.cfg.bracket_identifiers => sym("["),
+            b']' if !self.cfg.bracket_identifiers => sym("]"),
             b'?' | b':' | b'@' | b'$' => {
                 while let Some(p) = self.peek()? {
                     if p.is_ascii_alphanumeric() || p == b'_' {
@@ -507,6 +590,12 @@ impl<R: BufRead> StatementReader<R> {
     /// A statement that the input ends inside of (no final `;`) is an error: it is the mark
     /// of a dump cut short.
     pub fn next_statement(&mut self) -> Result<Option<Statement>> {
+        if let Some(line) = self.pending_copy {
+            return Err(self.err(
+                line,
+                "the data of this COPY was not read (a caller must read it with read_copy_data)",
+            ));
+        }
         if !self.skip_space()? {
             return Ok(None);
         }
@@ -546,8 +635,132 @@ impl<R: BufRead> StatementReader<R> {
         self.in_statement = false;
         let text = String::from_utf8(std::mem::take(&mut self.text))
             .map_err(|_| self.err(line, "statement is not valid UTF-8"))?;
+        if self.cfg.copy_data && is_copy_from_stdin(&tokens) {
+            // As psql reads it: the data starts on the next line.
+            if self.raw_next()? != Some(b'\n') {
+                return Err(self.err(
+                    line,
+                    "a COPY ... FROM stdin statement must end its line: its data follows on the next",
+                ));
+            }
+            self.line += 1;
+            self.pending_copy = Some(line);
+            self.copy_rows = 0;
+        }
         Ok(Some(Statement { line, text, tokens }))
     }
+
+    /// Returns true if and only if the last statement was a `COPY ... FROM stdin` whose data
+    /// has not been read to its end yet.
+    pub fn in_copy(&self) -> bool {
+        self.pending_copy.is_some()
+    }
+
+    /// Reads the data of the `COPY ... FROM stdin` statement just returned, whole lines only,
+    /// appending them to `out` until it holds at least `max` bytes or the data ends. Returns
+    /// false once the end marker `\.` has been read (it is not appended).
+    ///
+    /// # Behavior
+    /// - Every line must have exactly `columns` fields in PostgreSQL's text format, and no raw
+    ///   CR or NUL byte; a `\.` other than the end marker, a line longer than
+    ///   [`MAX_COPY_LINE`] or data that the input ends inside of is refused with its line.
+    pub fn read_copy_data(
+        &mut self,
+        columns: usize,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<bool> {
+        let Some(start) = self.pending_copy else {
+            return Err(self.err(self.line, "there is no COPY data to read here"));
+        };
+        while out.len() < max {
+            let at = out.len();
+            // Whatever was looked ahead at comes first, then the reader.
+            let mut ended = false;
+            while let Some(b) = self.ahead.pop_front() {
+                out.push(b);
+                if b == b'\n' {
+                    ended = true;
+                    break;
+                }
+            }
+            if !ended {
+                let limit = (MAX_COPY_LINE + 1).saturating_sub(out.len() - at) as u64;
+                let mut limited = (&mut self.src).take(limit);
+                limited
+                    .read_until(b'\n', out)
+                    .map_err(|e| Error::io("cannot read", self.path.clone(), e))?;
+                ended = out.last() == Some(&b'\n') && out.len() > at;
+            }
+            let line = self.line;
+            if !ended {
+                if out.len() - at > MAX_COPY_LINE {
+                    return Err(self.err(
+                        line,
+                        format!("a line of COPY data longer than {MAX_COPY_LINE} bytes"),
+                    ));
+                }
+                return Err(self.err(
+                    start,
+                    "the data of this COPY has no end marker `\\.` (is the file cut short?)",
+                ));
+            }
+            self.line += 1;
+            if &out[at..] == b"\\.\n" {
+                out.truncate(at);
+                self.pending_copy = None;
+                return Ok(false);
+            }
+            check_copy_line(&out[at..out.len() - 1], columns)
+                .map_err(|reason| self.err(line, format!("COPY data: {reason}")))?;
+            self.copy_rows += 1;
+        }
+        Ok(true)
+    }
+
+    /// The rows of COPY data read so far for the last `COPY` statement.
+    pub fn copy_rows(&self) -> u64 {
+        self.copy_rows
+    }
+}
+
+/// Returns true if and only if the tokens are a `COPY ... FROM STDIN` statement.
+pub fn is_copy_from_stdin(tokens: &[Token]) -> bool {
+    tokens.first().is_some_and(|t| t.is_word("COPY"))
+        && tokens
+            .windows(2)
+            .any(|w| w[0].is_word("FROM") && w[1].is_word("STDIN"))
+}
+
+/// Checks one line of COPY text data (without its newline): `columns` fields separated by
+/// tabs, escapes that PostgreSQL reads as data, no raw CR or NUL.
+fn check_copy_line(line: &[u8], columns: usize) -> std::result::Result<(), String> {
+    let mut fields = 1usize;
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'\t' => fields += 1,
+            b'\r' => return Err("a raw carriage return (it must be written \\r)".into()),
+            0 => return Err("a NUL byte".into()),
+            b'\\' => {
+                i += 1;
+                match line.get(i) {
+                    None => return Err("a backslash at the end of a line".into()),
+                    Some(b'.') => return Err("`\\.` inside a line".into()),
+                    Some(b'\r' | 0) => return Err("a backslash before CR or NUL".into()),
+                    Some(_) => {}
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if fields != columns {
+        return Err(format!(
+            "{fields} fields where the table has {columns} columns"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

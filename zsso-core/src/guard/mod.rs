@@ -9,8 +9,10 @@
 
 use crate::catalogue::is_sso_table;
 use crate::error::{Error, Result};
-use crate::sqlscan::{Statement, Token};
+use crate::sqlscan::{Statement, Syntax, Token};
 use std::path::Path;
+
+mod postgres;
 
 /// What a statement that passed the guard does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,46 @@ pub enum Kind {
         /// How many rows it inserts.
         rows: u64,
     },
+    /// A session setting (PostgreSQL's `SET`, `set_config`): the restorer pins its own.
+    Setting,
+    /// `DROP SEQUENCE [IF EXISTS]` of an SSO sequence: the restorer drops them itself.
+    DropSequence {
+        /// The sequence.
+        name: String,
+    },
+    /// `CREATE SEQUENCE` of an SSO sequence.
+    CreateSequence {
+        /// The sequence.
+        name: String,
+    },
+    /// `ALTER SEQUENCE ... OWNED BY table.column`.
+    SequenceOwner {
+        /// The sequence.
+        name: String,
+        /// The owning table.
+        table: String,
+    },
+    /// `SELECT pg_catalog.setval('sequence', value, is_called)`.
+    SetSequence {
+        /// The sequence.
+        name: String,
+    },
+    /// `COPY table (columns) FROM stdin`, whose data lines follow it.
+    Copy {
+        /// The table.
+        table: String,
+        /// How many columns each data line has.
+        columns: usize,
+    },
+    /// `ALTER TABLE [ONLY] table ADD CONSTRAINT name ...`.
+    AddConstraint {
+        /// The table.
+        table: String,
+        /// The constraint.
+        name: String,
+        /// For a foreign key, the table it references.
+        references: Option<String>,
+    },
 }
 
 impl Kind {
@@ -64,6 +106,11 @@ impl Kind {
                 | Kind::CreateIndex { .. }
                 | Kind::CreateTrigger { .. }
                 | Kind::Insert { .. }
+                | Kind::CreateSequence { .. }
+                | Kind::SequenceOwner { .. }
+                | Kind::SetSequence { .. }
+                | Kind::Copy { .. }
+                | Kind::AddConstraint { .. }
         )
     }
 }
@@ -200,7 +247,7 @@ fn insert_values(tokens: &[Token]) -> std::result::Result<u64, String> {
                 }
             }
             Token::Symbol("-" | "+" | "*" | "/" | "||") if depth > 0 => {}
-            Token::Str | Token::Blob | Token::Number if depth > 0 => {}
+            Token::Str(_) | Token::Blob | Token::Number if depth > 0 => {}
             Token::Word(w) if depth > 0 => {
                 let call = tokens.get(i + 1) == Some(&Token::Symbol("("));
                 let ok = if call {
@@ -233,7 +280,7 @@ fn describe(t: &Token) -> String {
     match t {
         Token::Word(w) => format!("`{w}`"),
         Token::Quoted(q) => format!("the quoted name `{q}`"),
-        Token::Str => "a string".into(),
+        Token::Str(_) => "a string".into(),
         Token::Blob => "a blob".into(),
         Token::Number => "a number".into(),
         Token::Parameter => "a parameter".into(),
@@ -294,7 +341,7 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
         if tokens.get(j).is_some_and(|n| n.is_word("OR")) {
             j += 2; // UPDATE OR REPLACE, INSERT OR IGNORE
         }
-        if tokens.get(j) == Some(&Token::Str) {
+        if matches!(tokens.get(j), Some(Token::Str(_))) {
             return Err("a string used as a table name is not allowed in a trigger".into());
         }
         if from && tokens.get(j) == Some(&Token::Symbol("(")) {
@@ -316,7 +363,7 @@ fn trigger_body_tables(tokens: &[Token]) -> std::result::Result<(), String> {
             }
             match tokens.get(j) {
                 Some(Token::Word(w)) if !is_clause_word(w) => j += 1,
-                Some(Token::Quoted(_) | Token::Str) => j += 1,
+                Some(Token::Quoted(_) | Token::Str(_)) => j += 1,
                 _ => {}
             }
             // `INDEXED BY name` and `NOT INDEXED` may follow an entry of the list.
@@ -537,9 +584,13 @@ pub fn trigger_update_of(tokens: &[Token]) -> Option<Vec<String>> {
     )
 }
 
-/// Classifies one statement, or refuses it with its file and line.
-pub fn classify(stmt: &Statement, path: &Path) -> Result<Kind> {
-    classify_tokens(&stmt.tokens).map_err(|reason| Error::Dump {
+/// Classifies one statement of a dump in `syntax`, or refuses it with its file and line.
+pub fn classify(stmt: &Statement, path: &Path, syntax: Syntax) -> Result<Kind> {
+    let kind = match syntax {
+        Syntax::Sqlite => classify_tokens(&stmt.tokens),
+        Syntax::Postgres => postgres::classify(&stmt.tokens),
+    };
+    kind.map_err(|reason| Error::Dump {
         path: path.to_path_buf(),
         line: stmt.line,
         reason: format!("statement refused: {reason}"),
@@ -556,7 +607,7 @@ mod tests {
         let mut r = StatementReader::new(sql.as_bytes(), p, LexerConfig::SQLITE);
         let mut out = Vec::new();
         while let Some(s) = r.next_statement()? {
-            out.push(classify(&s, p)?);
+            out.push(classify(&s, p, Syntax::Sqlite)?);
         }
         Ok(out)
     }
