@@ -132,9 +132,27 @@ pub async fn restore_url(
     secrets_to: Option<&Path>,
     progress: &dyn progress::Progress,
 ) -> Result<restore::RestoreReport> {
+    restore_url_with(
+        source,
+        url,
+        secrets_to,
+        &restore::RestoreOptions::default(),
+        progress,
+    )
+    .await
+}
+
+/// [`restore_url`] with [`restore::RestoreOptions`].
+pub async fn restore_url_with(
+    source: &Path,
+    url: &str,
+    secrets_to: Option<&Path>,
+    options: &restore::RestoreOptions,
+    progress: &dyn progress::Progress,
+) -> Result<restore::RestoreReport> {
     let source = restore::RestoreSource::open(source)?;
     let mut restorer = open_restorer(url).await?;
-    restore::restore(&source, restorer.as_mut(), secrets_to, progress).await
+    restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::dialect::Dialect;
 use crate::error::Result;
-use crate::schema::{Schema, Table};
+use crate::schema::{ForeignKey, Schema, Sequence, Table};
 use crate::value::Value;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,9 @@ pub struct Capabilities {
     pub transactional_ddl: bool,
     /// Returns true if and only if the database has standalone sequences.
     pub sequences: bool,
+    /// Returns true if and only if a dependent's foreign key can be dropped and recreated
+    /// around a restore ([`Restorer::detach_dependent`]).
+    pub detach_dependents: bool,
 }
 
 /// A row that references a missing parent, as the database's foreign-key check reports it.
@@ -50,6 +53,18 @@ pub struct Dependent {
     pub table: String,
     /// The SSO table it references.
     pub references: String,
+    /// The foreign key's name, where the database names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+    /// The foreign key's definition, as the database prints it, to recreate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
+}
+
+/// The data of one `COPY ... FROM stdin` statement, read from the dump a chunk at a time.
+pub trait CopySource: Send {
+    /// The next chunk of whole lines, or `None` after the last one.
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>>;
 }
 
 /// What a read snapshot of the source holds.
@@ -138,6 +153,58 @@ pub trait Restorer: Send {
 
     /// Runs one statement of the dump, which the guard let through.
     async fn execute(&mut self, sql: &str) -> Result<()>;
+
+    /// Runs a `COPY ... FROM stdin` statement of the dump, which the guard let through,
+    /// feeding it `data`; returns the rows the database took.
+    async fn copy_in(&mut self, sql: &str, data: &mut dyn CopySource) -> Result<u64> {
+        let _ = (sql, data);
+        Err(crate::Error::Usage(format!(
+            "{} does not take COPY data",
+            self.describe()
+        )))
+    }
+
+    /// The SSO sequences of the target, with their state (none where there are none).
+    async fn sequences(&mut self) -> Result<Vec<Sequence>> {
+        Ok(Vec::new())
+    }
+
+    /// Drops a sequence inside the transaction.
+    async fn drop_sequence(&mut self, name: &str) -> Result<()> {
+        Err(crate::Error::Usage(format!(
+            "{} has no sequences to drop ({name})",
+            self.describe()
+        )))
+    }
+
+    /// How many rows of `table` have a non-null key in `fk` that `fk.ref_table` does not
+    /// hold, inside the transaction.
+    async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
+        let _ = fk;
+        Err(crate::Error::Usage(format!(
+            "{} cannot check the references of {table}",
+            self.describe()
+        )))
+    }
+
+    /// Drops the foreign key of a dependent table inside the transaction, leaving its rows.
+    async fn detach_dependent(&mut self, dependent: &Dependent) -> Result<()> {
+        Err(crate::Error::Usage(format!(
+            "{} cannot drop the foreign key of {} around a restore",
+            self.describe(),
+            dependent.table
+        )))
+    }
+
+    /// Recreates the foreign key [`Restorer::detach_dependent`] dropped; it fails if a row of
+    /// the dependent table no longer has its parent.
+    async fn reattach_dependent(&mut self, dependent: &Dependent) -> Result<()> {
+        Err(crate::Error::Usage(format!(
+            "{} cannot recreate the foreign key of {}",
+            self.describe(),
+            dependent.table
+        )))
+    }
 
     /// Describes a table as it now is inside the transaction.
     async fn describe_table(&mut self, table: &str) -> Result<Table>;

@@ -6,11 +6,11 @@ use crate::bundle::{
     SECRETS_FILE, SecretsInfo, SourceInfo, StagedBundle, TableSummary, ToolInfo,
 };
 use crate::catalogue::{self, fk_order};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, RowsStyle};
 use crate::digest::TableDigest;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ROWS_PER_REPORT, Warnings};
-use crate::schema::Table;
+use crate::schema::{Sequence, Table};
 use crate::secrets::SecretsConf;
 use crate::sqlscan::{definition_statement, definition_statements};
 use crate::value::Value;
@@ -34,11 +34,12 @@ pub struct BackupReport {
 
 type DumpWriter = HashingWriter<BufWriter<File>>;
 
-/// Renders the rows of one table into batched INSERTs while digesting them.
-struct InsertWriter<'a> {
+/// Renders the rows of one table into batched INSERTs or a COPY block while digesting them.
+struct RowWriter<'a> {
     out: &'a mut DumpWriter,
     path: &'a Path,
     dialect: &'static dyn Dialect,
+    style: RowsStyle,
     prefix: String,
     batch: String,
     in_batch: usize,
@@ -47,43 +48,73 @@ struct InsertWriter<'a> {
     progress: &'a dyn Progress,
 }
 
-impl InsertWriter<'_> {
-    fn flush_batch(&mut self) -> Result<()> {
-        if self.in_batch == 0 {
-            return Ok(());
-        }
-        self.batch.push_str(";\n");
+impl RowWriter<'_> {
+    fn write_batch(&mut self) -> Result<()> {
         self.out
             .write_all(self.batch.as_bytes())
             .map_err(|e| Error::io("cannot write", self.path, e))?;
         self.batch.clear();
-        self.in_batch = 0;
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        if self.in_batch == 0 {
+            return Ok(());
+        }
+        if self.style == RowsStyle::Insert {
+            self.batch.push_str(";\n");
+            self.in_batch = 0;
+        }
+        self.write_batch()
+    }
+
+    /// Ends the table's rows: the last batch, and a COPY block's end marker.
+    fn finish(&mut self) -> Result<()> {
+        self.flush_batch()?;
+        if self.style == RowsStyle::Copy && self.in_batch > 0 {
+            self.batch.push_str("\\.\n");
+            self.write_batch()?;
+        }
         Ok(())
     }
 }
 
-impl RowSink for InsertWriter<'_> {
+impl RowSink for RowWriter<'_> {
     fn row(&mut self, values: &[Value]) -> Result<()> {
         self.digest.add(values);
-        if self.in_batch == 0 {
-            self.batch.push_str(&self.prefix);
-            self.batch.push('\n');
-        } else {
-            self.batch.push_str(",\n");
-        }
-        self.batch.push('(');
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                self.batch.push(',');
+        match self.style {
+            RowsStyle::Insert => {
+                if self.in_batch == 0 {
+                    self.batch.push_str(&self.prefix);
+                    self.batch.push('\n');
+                } else {
+                    self.batch.push_str(",\n");
+                }
+                self.batch.push('(');
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        self.batch.push(',');
+                    }
+                    self.dialect.write_literal(v, &mut self.batch);
+                }
+                self.batch.push(')');
+                self.in_batch += 1;
+                if self.in_batch >= self.dialect.batch_rows()
+                    || self.batch.len() >= self.dialect.batch_bytes()
+                {
+                    self.flush_batch()?;
+                }
             }
-            self.dialect.write_literal(v, &mut self.batch);
-        }
-        self.batch.push(')');
-        self.in_batch += 1;
-        if self.in_batch >= self.dialect.batch_rows()
-            || self.batch.len() >= self.dialect.batch_bytes()
-        {
-            self.flush_batch()?;
+            RowsStyle::Copy => {
+                if self.in_batch == 0 {
+                    self.batch.push_str(&self.prefix);
+                }
+                self.in_batch += 1;
+                self.dialect.write_copy_row(values, &mut self.batch)?;
+                if self.batch.len() >= self.dialect.batch_bytes() {
+                    self.write_batch()?;
+                }
+            }
         }
         if self.digest.rows().is_multiple_of(ROWS_PER_REPORT) {
             self.progress.rows(self.table, self.digest.rows());
@@ -175,6 +206,16 @@ pub async fn backup(
                 &format!("trigger {} of {}", tr.name, t.name),
             )?;
         }
+        for c in &t.constraints {
+            check_restorable(
+                dialect,
+                &c.create_sql,
+                &format!("constraint {} of {}", c.name, t.name),
+            )?;
+        }
+    }
+    for q in snap.schema.sequences.iter().filter(|q| !q.identity) {
+        check_restorable(dialect, &q.create_sql, &format!("sequence {}", q.name))?;
     }
     let dump_path = staged.path(DUMP_FILE);
     let mut out_w = HashingWriter::new(staged.create_file(DUMP_FILE, 0o600)?);
@@ -187,47 +228,82 @@ pub async fn backup(
     );
     write_str(&mut out_w, &dump_path, &header)?;
     write_str(&mut out_w, &dump_path, &dialect.dump_prologue())?;
+    let own_sequences: Vec<&Sequence> = snap
+        .schema
+        .sequences
+        .iter()
+        .filter(|q| !q.identity)
+        .collect();
+    let mut w = |s: &str| write_str(&mut out_w, &dump_path, s);
     for t in tables.iter().rev() {
-        write_str(&mut out_w, &dump_path, &dialect.drop_table(&t.name))?;
+        w(&dialect.drop_table(&t.name))?;
+    }
+    for q in &own_sequences {
+        w(&dialect.drop_sequence(&q.name))?;
+    }
+    for q in &own_sequences {
+        w(&definition_statement(&q.create_sql))?;
     }
     for t in &tables {
-        write_str(&mut out_w, &dump_path, &definition_statement(&t.create_sql))?;
+        w(&definition_statement(&t.create_sql))?;
+    }
+    for q in &own_sequences {
+        if let Some(sql) = dialect.own_sequence(q) {
+            w(&sql)?;
+        }
     }
     let mut summaries = Vec::new();
     for t in &tables {
         progress.step(&format!("dumping {}", t.name));
-        let mut w = InsertWriter {
+        let style = dialect.rows_style();
+        let mut rw = RowWriter {
             out: &mut out_w,
             path: &dump_path,
             dialect,
-            prefix: dialect.insert_prefix(t),
+            style,
+            prefix: match style {
+                RowsStyle::Insert => dialect.insert_prefix(t),
+                RowsStyle::Copy => dialect.copy_start(t),
+            },
             batch: String::new(),
             in_batch: 0,
             digest: TableDigest::new(),
             table: &t.name,
             progress,
         };
-        dumper.stream_rows(t, &mut w).await?;
-        w.flush_batch()?;
-        progress.table_done(&t.name, w.digest.rows());
+        dumper.stream_rows(t, &mut rw).await?;
+        rw.finish()?;
+        progress.table_done(&t.name, rw.digest.rows());
         summaries.push(TableSummary {
             name: t.name.clone(),
-            rows: w.digest.rows(),
-            digest: w.digest.digest(),
+            rows: rw.digest.rows(),
+            digest: rw.digest.digest(),
         });
+    }
+    let mut w = |s: &str| write_str(&mut out_w, &dump_path, s);
+    for q in &snap.schema.sequences {
+        w(&dialect.set_sequence(q))?;
+    }
+    // Keys and checks, then indexes and triggers, then foreign keys (which need the keys of
+    // the tables they reference).
+    for t in &tables {
+        for c in t.constraints.iter().filter(|c| !c.is_foreign_key()) {
+            w(&definition_statement(&c.create_sql))?;
+        }
     }
     for t in &tables {
         for idx in &t.indexes {
             if let Some(sql) = &idx.create_sql {
-                write_str(&mut out_w, &dump_path, &definition_statement(sql))?;
+                w(&definition_statement(sql))?;
             }
         }
         for tr in &t.triggers {
-            write_str(
-                &mut out_w,
-                &dump_path,
-                &definition_statement(&tr.create_sql),
-            )?;
+            w(&definition_statement(&tr.create_sql))?;
+        }
+    }
+    for t in &tables {
+        for c in t.constraints.iter().filter(|c| c.is_foreign_key()) {
+            w(&definition_statement(&c.create_sql))?;
         }
     }
     write_str(&mut out_w, &dump_path, &dialect.dump_epilogue())?;

@@ -3,9 +3,19 @@
 //! The trait has the standard SQL defaults; each backend overrides what differs in its
 //! `dialect` file.
 
-use crate::schema::Table;
+use crate::error::Result;
+use crate::schema::{Sequence, Table};
 use crate::sqlscan::LexerConfig;
 use crate::value::Value;
+
+/// How a dialect writes the rows of a table into a dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsStyle {
+    /// Multi-row `INSERT` statements of literals.
+    Insert,
+    /// A `COPY ... FROM stdin;` statement followed by one line of text per row and `\.`.
+    Copy,
+}
 
 /// How one database writes and reads SQL.
 pub trait Dialect: Send + Sync {
@@ -42,6 +52,58 @@ pub trait Dialect: Send + Sync {
             "INSERT INTO {} ({}) VALUES",
             self.quote_ident(&table.name),
             cols.join(",")
+        )
+    }
+
+    /// How rows are written. Default: [`RowsStyle::Insert`].
+    fn rows_style(&self) -> RowsStyle {
+        RowsStyle::Insert
+    }
+
+    /// The statement that opens a `COPY` block for `table`, with its newline.
+    fn copy_start(&self, table: &Table) -> String {
+        let cols: Vec<String> = table.column_names().map(|c| self.quote_ident(c)).collect();
+        format!(
+            "COPY {} ({}) FROM stdin;\n",
+            self.quote_ident(&table.name),
+            cols.join(", ")
+        )
+    }
+
+    /// Appends one row as a line of `COPY` text, with its newline. Only a dialect whose
+    /// [`Dialect::rows_style`] is [`RowsStyle::Copy`] is asked.
+    fn write_copy_row(&self, values: &[Value], out: &mut String) -> Result<()> {
+        let _ = (values, out);
+        Err(crate::Error::Usage(format!(
+            "the {} dialect does not write COPY data",
+            self.name()
+        )))
+    }
+
+    /// The statement that drops a sequence if it exists.
+    fn drop_sequence(&self, name: &str) -> String {
+        format!("DROP SEQUENCE IF EXISTS {};\n", self.quote_ident(name))
+    }
+
+    /// The statement that ties a sequence to the column that owns it, if it has one.
+    fn own_sequence(&self, seq: &Sequence) -> Option<String> {
+        seq.owned_by.as_ref().map(|o| {
+            format!(
+                "ALTER SEQUENCE {} OWNED BY {}.{};\n",
+                self.quote_ident(&seq.name),
+                self.quote_ident(&o.table),
+                self.quote_ident(&o.column)
+            )
+        })
+    }
+
+    /// The statement that puts a sequence back in its state.
+    fn set_sequence(&self, seq: &Sequence) -> String {
+        format!(
+            "SELECT pg_catalog.setval('{}', {}, {});\n",
+            self.quote_ident(&seq.name).replace('\'', "''"),
+            seq.last_value,
+            seq.is_called
         )
     }
 

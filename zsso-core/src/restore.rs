@@ -1,12 +1,12 @@
 //! The restore algorithm: check everything, then load in one transaction, re-digest, commit.
 
-use crate::backend::{Orphan, Restorer};
+use crate::backend::{CopySource, Dependent, Orphan, Restorer};
 use crate::bundle::Bundle;
 use crate::catalogue::is_sso_table;
 use crate::error::{Error, Result};
 use crate::guard::{self, Kind};
 use crate::progress::{Progress, Warnings};
-use crate::schema::{Schema, Table};
+use crate::schema::{Schema, Sequence, Table};
 use crate::secrets::{self, InstallReport, SecretsConf};
 use crate::sqlscan::{HashingReader, StatementReader};
 use crate::verify::{self, EncryptedCheck, RestorerRows};
@@ -46,6 +46,19 @@ impl RestoreSource {
             RestoreSource::PlainSql(p) => p.clone(),
         }
     }
+}
+
+/// Choices a restore leaves to the user; the default refuses whatever it cannot restore
+/// without touching something outside the SSO tables.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Keep tables outside the restored set whose foreign keys reference it: their foreign
+    /// keys are dropped and recreated around the restore (never their rows), and the restore
+    /// fails if a row of theirs loses its parent.
+    pub keep_dependents: bool,
+    /// Foreign keys of the dump to tables outside the set (such as Zato's
+    /// `fk_sso_linked_base_id` to `sec_base`) that are left out of the restore, by name.
+    pub leave_out_fks: Vec<String>,
 }
 
 /// What a restore did.
@@ -93,6 +106,12 @@ impl From<InstallReport> for InstalledSecrets {
 struct Plan {
     /// Tables created, in the dump's order, with the rows it inserts into each.
     tables: Vec<(String, u64)>,
+    /// Sequences created, in the dump's order.
+    sequences: Vec<String>,
+    /// Foreign keys to tables outside the set: (table, constraint, referenced table).
+    external_fks: Vec<(String, String, String)>,
+    /// Sequences whose state the dump sets.
+    set_sequences: Vec<String>,
     statements: u64,
     sha256: String,
     bytes: u64,
@@ -138,14 +157,46 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
                     )));
                 }
             },
-            Kind::CreateIndex { table, .. } | Kind::CreateTrigger { table, .. }
+            Kind::CreateIndex { table, .. }
+            | Kind::CreateTrigger { table, .. }
+            | Kind::AddConstraint { table, .. }
+            | Kind::SequenceOwner { table, .. }
                 if plan.rows_mut(table).is_none() =>
             {
                 return Err(refuse(format!(
-                    "creates an index or trigger on {table}, which the dump does not create"
+                    "changes {table}, which the dump does not create (or not before this)"
                 )));
             }
+            Kind::SetSequence { name } => plan.set_sequences.push(name.clone()),
+            Kind::CreateSequence { name } => {
+                if plan.sequences.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                    return Err(refuse(format!("creates sequence {name} a second time")));
+                }
+                plan.sequences.push(name.clone());
+            }
+            Kind::Copy { table, columns } => {
+                if plan.rows_mut(table).is_none() {
+                    return Err(refuse(format!(
+                        "copies into {table} before (or without) creating it"
+                    )));
+                }
+                let mut scratch = Vec::new();
+                while r.read_copy_data(*columns, &mut scratch, 1 << 20)? {
+                    scratch.clear();
+                }
+                let rows = r.copy_rows();
+                *plan.rows_mut(table).expect("checked above") += rows;
+            }
             _ => {}
+        }
+        if let Kind::AddConstraint {
+            table,
+            name,
+            references: Some(parent),
+        } = &kind
+        {
+            plan.external_fks
+                .push((table.clone(), name.clone(), parent.clone()));
         }
         plan.statements += 1;
     }
@@ -179,6 +230,7 @@ pub async fn restore(
     source: &RestoreSource,
     restorer: &mut dyn Restorer,
     secrets_to: Option<&Path>,
+    options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     if !restorer.capabilities().transactional_ddl {
@@ -191,6 +243,13 @@ pub async fn restore(
     let mut warnings = Warnings::new(progress);
     let bundle = match source {
         RestoreSource::Bundle(b) => Some(b.as_ref()),
+        RestoreSource::PlainSql(_) if restorer.dialect().name() != "sqlite" => {
+            return Err(Error::Usage(format!(
+                "{} is a plain SQL file: zsso restores plain dumps into SQLite only; restore a zsso bundle into {}",
+                dump.display(),
+                restorer.describe()
+            )));
+        }
         RestoreSource::PlainSql(_) => {
             warnings.add(
                 format!(
@@ -293,12 +352,68 @@ pub async fn restore(
             .iter()
             .map(|d| format!("{} references {}", d.table, d.references))
             .collect();
-        return Err(Error::Refused {
-            reason: format!(
-                "restore refused, nothing was changed: tables outside the restored set depend on it ({}); replacing the SSO tables would break or delete their rows. Drop those foreign keys, or back up and move those tables first",
+        if !options.keep_dependents {
+            let hint = if restorer.capabilities().detach_dependents {
+                "restore with --keep-dependents to drop and recreate their foreign keys around the restore (their rows stay), or"
+            } else {
+                ""
+            };
+            return Err(Error::Refused {
+                reason: format!(
+                    "restore refused, nothing was changed: tables outside the restored set depend on it ({}); replacing the SSO tables would break or delete their rows. {hint} drop those foreign keys, or back up and move those tables first",
+                    list.join(", ")
+                ),
+            });
+        }
+        if !restorer.capabilities().detach_dependents {
+            return Err(Error::Usage(format!(
+                "{} cannot keep dependent tables around a restore ({})",
+                restorer.describe(),
                 list.join(", ")
-            ),
-        });
+            )));
+        }
+        warnings.add(format!(
+            "kept tables outside the set: their foreign keys are dropped and recreated around the restore ({})",
+            list.join(", ")
+        ));
+    }
+    for name in &options.leave_out_fks {
+        if !plan.external_fks.iter().any(|(_, n, _)| n == name) {
+            return Err(Error::Usage(format!(
+                "--leave-out-fk {name}: the dump has no foreign key of that name to a table outside the set"
+            )));
+        }
+    }
+    for (table, name, parent) in &plan.external_fks {
+        if options.leave_out_fks.contains(name) {
+            warnings.add(format!(
+                "foreign key {name} of {table} to {parent} is left out, as asked"
+            ));
+        } else if !existing.iter().any(|e| e == parent) {
+            return Err(Error::Refused {
+                reason: format!(
+                    "restore refused, nothing was changed: the dump recreates foreign key {name} of {table} to {parent}, and {} has no table {parent}; restore with --leave-out-fk {name} to restore without that key",
+                    restorer.describe()
+                ),
+            });
+        }
+    }
+    for q in &plan.set_sequences {
+        let created = plan.sequences.iter().any(|c| c == q);
+        let identity = bundle
+            .and_then(|b| b.manifest.schema.sequence(q))
+            .is_some_and(|s| {
+                s.identity
+                    && s.owned_by
+                        .as_ref()
+                        .is_some_and(|o| set.iter().any(|t| *t == o.table))
+            });
+        if !created && !identity {
+            return Err(Error::bundle(
+                &dump,
+                format!("sets sequence {q}, which it does not create"),
+            ));
+        }
     }
     for t in &existing {
         if is_sso_table(t) && !set.iter().any(|s| s.eq_ignore_ascii_case(t)) {
@@ -314,7 +429,10 @@ pub async fn restore(
         // Once more inside the transaction, which holds the write lock: nothing can have been
         // added since the check above.
         let late = restorer.dependents(&set).await?;
-        if let Some(d) = late.first() {
+        if let Some(d) = late
+            .iter()
+            .find(|d| !options.keep_dependents || !dependents.contains(d))
+        {
             return Err(Error::Refused {
                 reason: format!(
                     "{} references {}: it appeared while the restore was being checked",
@@ -322,11 +440,18 @@ pub async fn restore(
                 ),
             });
         }
+        if options.keep_dependents {
+            for d in &late {
+                restorer.detach_dependent(d).await?;
+            }
+        }
         let checked = load_and_check(
             restorer,
             &dump,
             &plan,
             &existing,
+            options,
+            &late,
             bundle,
             key.as_ref(),
             progress,
@@ -402,11 +527,81 @@ fn schema_difference(expected: &Table, live: &Table) -> Option<&'static str> {
         Some("indexes")
     } else if expected.triggers != live.triggers {
         Some("triggers")
+    } else if expected.constraints != live.constraints {
+        Some("constraints")
     } else if expected.create_sql != live.create_sql {
         Some("CREATE TABLE statement")
     } else {
         None
     }
+}
+
+/// The data of one COPY statement, read from the dump as the database takes it.
+struct DumpCopy<'a, R> {
+    r: &'a mut StatementReader<R>,
+    columns: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: std::io::BufRead + Send> CopySource for DumpCopy<'_, R> {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.buf.clear();
+        if !self
+            .r
+            .read_copy_data(self.columns, &mut self.buf, 1 << 20)?
+        {
+            self.done = true;
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(&self.buf))
+    }
+}
+
+/// `table` as the manifest describes it, less the foreign keys left out by name.
+fn without_fks(table: &Table, left_out: &[String]) -> Table {
+    let mut t = table.clone();
+    let out = |n: &str| left_out.iter().any(|l| l == n);
+    t.constraints
+        .retain(|c| !(c.is_foreign_key() && out(&c.name)));
+    t.foreign_keys
+        .retain(|f| !f.name.as_deref().is_some_and(out));
+    t
+}
+
+/// Every sequence of the manifest is in the target with the same definition and state.
+fn check_sequences(expected: &[Sequence], live: &[Sequence]) -> Result<()> {
+    for e in expected {
+        match live.iter().find(|l| l.name == e.name) {
+            None => {
+                return Err(Error::Mismatch {
+                    table: e.name.clone(),
+                    reason: "the sequence is not in the target after loading".into(),
+                });
+            }
+            Some(l) if l != e => {
+                let what = if (l.last_value, l.is_called) != (e.last_value, e.is_called) {
+                    format!(
+                        "its state is ({}, {}), the manifest says ({}, {})",
+                        l.last_value, l.is_called, e.last_value, e.is_called
+                    )
+                } else {
+                    "its definition differs from the manifest's".to_string()
+                };
+                return Err(Error::Mismatch {
+                    table: e.name.clone(),
+                    reason: format!("after loading the sequence, {what}"),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The indexes (made by CREATE INDEX) and triggers that `old` had and `new` has not.
@@ -515,6 +710,8 @@ async fn load_and_check(
     dump: &Path,
     plan: &Plan,
     existing: &[String],
+    options: &RestoreOptions,
+    dependents: &[Dependent],
     bundle: Option<&Bundle>,
     key: Option<&crate::secrets::Key1>,
     progress: &dyn Progress,
@@ -529,6 +726,13 @@ async fn load_and_check(
             restorer.drop_table(live).await?;
         }
     }
+    // Then the sequences it recreates (a table's own went with it).
+    let live_sequences = restorer.sequences().await?;
+    for q in &plan.sequences {
+        if live_sequences.iter().any(|l| l.name == *q) {
+            restorer.drop_sequence(q).await?;
+        }
+    }
     progress.step(&format!("loading {}", dump.display()));
     let mut r = StatementReader::new(open_dump(dump)?, dump, restorer.dialect().lexer());
     let mut current: Option<String> = None;
@@ -538,15 +742,59 @@ async fn load_and_check(
     let mut created: Vec<(&str, String, String)> = Vec::new();
     while let Some(stmt) = r.next_statement()? {
         let kind = guard::classify(&stmt, dump, restorer.dialect().lexer().syntax)?;
-        if kind.runs() {
-            restorer
-                .execute(&stmt.text)
+        let at_line = |e: Error| Error::Dump {
+            path: dump.to_path_buf(),
+            line: stmt.line,
+            reason: crate::error::chain(&e),
+        };
+        let mut skip = false;
+        if let Kind::AddConstraint {
+            table,
+            name,
+            references: Some(parent),
+        } = &kind
+        {
+            skip = options.leave_out_fks.contains(name);
+            let fk = bundle
+                .and_then(|b| b.manifest.schema.table(table))
+                .and_then(|t| {
+                    t.foreign_keys
+                        .iter()
+                        .find(|f| f.name.as_deref() == Some(name))
+                });
+            if let (false, Some(fk)) = (skip, fk) {
+                let missing = restorer.missing_references(table, fk).await?;
+                if missing > 0 {
+                    return Err(Error::Refused {
+                        reason: format!(
+                            "{missing} rows of {table} reference {parent} rows that the target does not have, so foreign key {name} cannot be recreated; restore with --leave-out-fk {name} to restore without that key"
+                        ),
+                    });
+                }
+            }
+        }
+        if let Kind::Copy { table, columns } = &kind {
+            let mut data = DumpCopy {
+                r: &mut r,
+                columns: *columns,
+                buf: Vec::new(),
+                done: false,
+            };
+            let took = restorer
+                .copy_in(&stmt.text, &mut data)
                 .await
-                .map_err(|e| Error::Dump {
-                    path: dump.to_path_buf(),
-                    line: stmt.line,
-                    reason: crate::error::chain(&e),
-                })?;
+                .map_err(at_line)?;
+            let rows = r.copy_rows();
+            if took != rows {
+                return Err(at_line(Error::Mismatch {
+                    table: table.clone(),
+                    reason: format!("the database took {took} rows of the {rows} COPY sent"),
+                }));
+            }
+            *ran += 1;
+            progress.table_done(table, rows);
+        } else if kind.runs() && !skip {
+            restorer.execute(&stmt.text).await.map_err(at_line)?;
             *ran += 1;
         }
         if let Kind::CreateIndex { name, table } | Kind::CreateTrigger { name, table } = &kind {
@@ -571,6 +819,11 @@ async fn load_and_check(
     }
     if let Some(prev) = current {
         progress.table_done(&prev, rows_done);
+    }
+    if options.keep_dependents {
+        for d in dependents {
+            restorer.reattach_dependent(d).await?;
+        }
     }
     let inner = r.into_inner();
     if inner.get_ref().sha256_hex() != plan.sha256 {
@@ -614,7 +867,8 @@ async fn load_and_check(
             }
         }
         if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t))
-            && let Some(what) = schema_difference(expected, &live)
+            && let Some(what) =
+                schema_difference(&without_fks(expected, &options.leave_out_fks), &live)
         {
             return Err(Error::Mismatch {
                 table: t.clone(),
@@ -650,6 +904,9 @@ async fn load_and_check(
             }
         }
         tables.push(live);
+    }
+    if let Some(b) = bundle {
+        check_sequences(&b.manifest.schema.sequences, &restorer.sequences().await?)?;
     }
     progress.step("checking what the triggers touch");
     restorer.check_triggers(&tables).await?;

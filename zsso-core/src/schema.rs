@@ -175,9 +175,21 @@ pub struct Sequence {
     pub last_value: i64,
     /// Returns true if and only if `last_value` was given out (the next value is the one after).
     pub is_called: bool,
-    /// The `table.column` that owns it (a `serial` or identity column), if any.
+    /// The column that owns it (a `serial` or identity column), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owned_by: Option<String>,
-    /// The statement that creates it.
+    pub owned_by: Option<OwnedBy>,
+    /// Returns true if and only if it belongs to an identity column, which creates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
+    /// The statement that creates it (empty for an identity sequence).
     pub create_sql: String,
+}
+
+/// The column that owns a sequence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OwnedBy {
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
 }

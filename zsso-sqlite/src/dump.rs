@@ -18,6 +18,7 @@ use zsso_core::{Error, Result};
 pub const CAPABILITIES: Capabilities = Capabilities {
     transactional_ddl: true,
     sequences: false,
+    detach_dependents: false,
 };
 
 /// Reads the SSO tables of a SQLite database file.

@@ -165,6 +165,7 @@ pub(crate) async fn describe(conn: &mut SqliteConnection, name: &str) -> Result<
         foreign_keys,
         indexes,
         triggers,
+        constraints: Vec::new(),
         create_sql,
     })
 }
@@ -177,5 +178,8 @@ pub(crate) async fn sso_schema(conn: &mut SqliteConnection) -> Result<Schema> {
             tables.push(describe(conn, &name).await?);
         }
     }
-    Ok(Schema { tables })
+    Ok(Schema {
+        tables,
+        sequences: Vec::new(),
+    })
 }

@@ -123,6 +123,8 @@ impl Restorer for SqliteRestorer {
                     out.push(Dependent {
                         table: t.clone(),
                         references: target,
+                        constraint: None,
+                        definition: None,
                     });
                 }
             }
