@@ -89,7 +89,9 @@ fn scanning(c: &mut Criterion) {
             let mut r = StatementReader::new(dump.as_bytes(), p, LexerConfig::SQLITE);
             let mut rows = 0;
             while let Some(s) = r.next_statement().unwrap() {
-                if let guard::Kind::Insert { rows: n, .. } = guard::classify(&s, p).unwrap() {
+                if let guard::Kind::Insert { rows: n, .. } =
+                    guard::classify(&s, p, zsso::sqlscan::Syntax::Sqlite).unwrap()
+                {
                     rows += n;
                 }
             }

@@ -58,7 +58,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // installed anywhere (pass a path to install the bundle's there).
     let source = RestoreSource::open(&backup.bundle)?;
     let mut restorer = zsso::open_restorer(&target_url).await?;
-    let report = zsso::restore::restore(&source, restorer.as_mut(), None, &Silent).await?;
+    let options = zsso::restore::RestoreOptions::default();
+    let report =
+        zsso::restore::restore(&source, restorer.as_mut(), None, &options, &Silent).await?;
     println!("restored into {}:", report.database);
     for (table, rows) in &report.tables {
         println!("  {table:<24} {rows:>6} rows");

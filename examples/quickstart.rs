@@ -76,14 +76,15 @@ async fn run() -> BoxResult<()> {
     );
 
     // 2. Back up: the database URL comes from [odb] of server.conf, the key from secrets.conf.
-    let old_url = zsso::server_dir_url(&old)?;
+    let old_db = zsso::server_dir_location(&old)?;
     let bundle_dir = tmp.path().join("zato-sso-backup");
     println!(
-        "2. backing up {old_url} into the bundle {}",
+        "2. backing up {} into the bundle {}",
+        old_db.describe(),
         bundle_dir.display()
     );
     let backup =
-        zsso::backup_url(&old_url, Some(&old.secrets_path()), &bundle_dir, &progress).await?;
+        zsso::backup_at(&old_db, Some(&old.secrets_path()), &bundle_dir, &progress).await?;
     let rows: u64 = backup.manifest.tables.iter().map(|t| t.rows).sum();
     println!(
         "   backed up {} tables, {rows} rows, and secrets.conf",
@@ -103,7 +104,7 @@ async fn run() -> BoxResult<()> {
         new_secrets.as_bytes(),
     )?;
     let new = ServerDir::open(&new_root)?;
-    let new_url = zsso::server_dir_url(&new)?;
+    let new_db = zsso::server_dir_location(&new)?;
     let new_key = fingerprint(&new.read_secrets()?)?;
     let old_key = fingerprint(&old.read_secrets()?)?;
     println!(
@@ -113,11 +114,12 @@ async fn run() -> BoxResult<()> {
     println!("   its own key1 has fingerprint {new_key}; the old installation's is {old_key}");
 
     // 4. Restore, installing the bundle's secrets.conf over the new installation's.
-    println!("4. restoring the bundle into {new_url}");
-    let restored = zsso::restore_url(
+    println!("4. restoring the bundle into {}", new_db.describe());
+    let restored = zsso::restore_at(
         &backup.bundle,
-        &new_url,
+        &new_db,
         Some(&new.secrets_path()),
+        &zsso::restore::RestoreOptions::default(),
         &progress,
     )
     .await?;
@@ -158,7 +160,10 @@ async fn run() -> BoxResult<()> {
     );
 
     // 6. Confirm offline, as `zsso verify --server-dir NEW --login admin.zato BUNDLE` does.
-    println!("6. verifying {new_url} against the bundle and logging in as {USER}");
+    println!(
+        "6. verifying {} against the bundle and logging in as {USER}",
+        new_db.describe()
+    );
     let credentials: serde_json::Value =
         serde_json::from_slice(&fs::read(fixture.join("credentials.json"))?)?;
     let password = credentials["credentials"]
@@ -168,7 +173,7 @@ async fn run() -> BoxResult<()> {
         .ok_or("credentials.json has no password for admin.zato")?;
     let bundle = Bundle::open(&backup.bundle)?;
     let secrets = new.read_secrets()?;
-    let mut dumper = zsso::open_dumper(&new_url).await?;
+    let mut dumper = zsso::open_dumper_at(&new_db).await?;
     let report = zsso::verify::verify(
         &bundle,
         dumper.as_mut(),

@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 
 pub use zsso_core::*;
+#[cfg(feature = "postgres")]
+pub use zsso_postgres as postgres;
 #[cfg(feature = "sqlite")]
 pub use zsso_sqlite as sqlite;
 
@@ -9,12 +11,27 @@ use std::path::{Path, PathBuf};
 use zsso_core::backend::{Dumper, Restorer};
 use zsso_core::server_conf::{Engine, ServerDir};
 
-/// Where a database is, as parsed from a URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a database is, as parsed from a URL or read from a server directory.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Location {
     /// A SQLite database file (`sqlite://PATH`).
     Sqlite(PathBuf),
+    /// A schema of a PostgreSQL database (`postgres://...`); its `Debug` never shows the
+    /// password.
+    #[cfg(feature = "postgres")]
+    Postgres(zsso_postgres::PgLocation),
+}
+
+impl Location {
+    /// A description for messages, without any password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(p) => format!("sqlite database {}", p.display()),
+            #[cfg(feature = "postgres")]
+            Location::Postgres(l) => l.describe(),
+        }
+    }
 }
 
 /// The URL schemes this build handles.
@@ -22,11 +39,17 @@ pub fn supported_schemes() -> &'static [&'static str] {
     &[
         #[cfg(feature = "sqlite")]
         "sqlite",
+        #[cfg(feature = "postgres")]
+        "postgres",
+        #[cfg(feature = "postgres")]
+        "postgresql",
     ]
 }
 
 /// Parses a database URL: `sqlite://PATH` (also `sqlite:PATH`; a relative PATH is relative
-/// to the current directory, `sqlite:///abs/path` is absolute).
+/// to the current directory, `sqlite:///abs/path` is absolute), or
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=SCHEMA]` (also `postgresql://`; the
+/// schema defaults to `public`).
 pub fn parse_url(url: &str) -> Result<Location> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
     match scheme {
@@ -56,6 +79,8 @@ pub fn parse_url(url: &str) -> Result<Location> {
             }
             Ok(Location::Sqlite(PathBuf::from(path)))
         }
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Location::Postgres(zsso_postgres::PgLocation::parse(url)?)),
         "" => Err(Error::InvalidUrl {
             url: url.into(),
             reason: "expected a URL such as sqlite://zato.db".into(),
@@ -67,11 +92,39 @@ pub fn parse_url(url: &str) -> Result<Location> {
     }
 }
 
-/// The database URL of a Zato server directory, from `[odb]` of its server.conf.
-pub fn server_dir_url(dir: &ServerDir) -> Result<String> {
+/// The database of a Zato server directory, from `[odb]` of its server.conf.
+///
+/// # Behavior
+/// - For a server database (`engine=postgresql`, with or without a `+driver` suffix) the
+///   password is resolved as Zato does: a `zato+secret://` reference decrypted with key1 of
+///   the directory's secrets.conf, a `$NAME` variable, or as written.
+pub fn server_dir_location(dir: &ServerDir) -> Result<Location> {
     let odb = dir.odb()?;
     match odb.engine {
-        Engine::Sqlite => Ok(format!("sqlite://{}", dir.sqlite_path()?.display())),
+        Engine::Sqlite => Ok(Location::Sqlite(dir.sqlite_path()?)),
+        #[cfg(feature = "postgres")]
+        Engine::Postgresql => {
+            let password = if odb.password_raw.is_empty() {
+                None
+            } else {
+                let secrets = dir.read_secrets()?;
+                let key = secrets.key1()?;
+                Some(dir.database_password(&secrets, &key)?)
+            };
+            let host = if odb.host.is_empty() {
+                "localhost"
+            } else {
+                &odb.host
+            };
+            Ok(Location::Postgres(zsso_postgres::PgLocation::from_parts(
+                host,
+                odb.port,
+                &odb.db_name,
+                &odb.username,
+                password.as_deref().map(|p| p.as_str()),
+                "public",
+            )))
+        }
         other => Err(Error::UnsupportedScheme {
             scheme: other.name().to_string(),
             reason: format!(
@@ -84,30 +137,45 @@ pub fn server_dir_url(dir: &ServerDir) -> Result<String> {
     }
 }
 
+#[allow(dead_code)]
 fn not_compiled(loc: &Location) -> Error {
     Error::UnsupportedScheme {
-        scheme: format!("{loc:?}"),
+        scheme: loc.describe(),
         reason: "this build has no backend for it".into(),
     }
 }
 
 /// Opens a [`Dumper`] for the database at `url`, the backend chosen by the scheme.
 pub async fn open_dumper(url: &str) -> Result<Box<dyn Dumper>> {
-    match parse_url(url)? {
+    open_dumper_at(&parse_url(url)?).await
+}
+
+/// Opens a [`Dumper`] for the database at `location`.
+pub async fn open_dumper_at(location: &Location) -> Result<Box<dyn Dumper>> {
+    match location {
         #[cfg(feature = "sqlite")]
-        Location::Sqlite(p) => Ok(Box::new(zsso_sqlite::SqliteDumper::open(&p).await?)),
+        Location::Sqlite(p) => Ok(Box::new(zsso_sqlite::SqliteDumper::open(p).await?)),
+        #[cfg(feature = "postgres")]
+        Location::Postgres(l) => Ok(Box::new(zsso_postgres::PgDumper::open(l).await?)),
         #[allow(unreachable_patterns)]
-        other => Err(not_compiled(&other)),
+        other => Err(not_compiled(other)),
     }
 }
 
 /// Opens a [`Restorer`] for the database at `url`, the backend chosen by the scheme.
 pub async fn open_restorer(url: &str) -> Result<Box<dyn Restorer>> {
-    match parse_url(url)? {
+    open_restorer_at(&parse_url(url)?).await
+}
+
+/// Opens a [`Restorer`] for the database at `location`.
+pub async fn open_restorer_at(location: &Location) -> Result<Box<dyn Restorer>> {
+    match location {
         #[cfg(feature = "sqlite")]
-        Location::Sqlite(p) => Ok(Box::new(zsso_sqlite::SqliteRestorer::open(&p).await?)),
+        Location::Sqlite(p) => Ok(Box::new(zsso_sqlite::SqliteRestorer::open(p).await?)),
+        #[cfg(feature = "postgres")]
+        Location::Postgres(l) => Ok(Box::new(zsso_postgres::PgRestorer::open(l).await?)),
         #[allow(unreachable_patterns)]
-        other => Err(not_compiled(&other)),
+        other => Err(not_compiled(other)),
     }
 }
 
@@ -119,8 +187,18 @@ pub async fn backup_url(
     out: &Path,
     progress: &dyn progress::Progress,
 ) -> Result<backup::BackupReport> {
+    backup_at(&parse_url(url)?, secrets, out, progress).await
+}
+
+/// [`backup_url`] for a [`Location`].
+pub async fn backup_at(
+    location: &Location,
+    secrets: Option<&Path>,
+    out: &Path,
+    progress: &dyn progress::Progress,
+) -> Result<backup::BackupReport> {
     let secrets = secrets.map(secrets::SecretsConf::read).transpose()?;
-    let mut dumper = open_dumper(url).await?;
+    let mut dumper = open_dumper_at(location).await?;
     backup::backup(dumper.as_mut(), secrets.as_ref(), out, progress).await
 }
 
@@ -150,8 +228,19 @@ pub async fn restore_url_with(
     options: &restore::RestoreOptions,
     progress: &dyn progress::Progress,
 ) -> Result<restore::RestoreReport> {
+    restore_at(source, &parse_url(url)?, secrets_to, options, progress).await
+}
+
+/// [`restore_url_with`] for a [`Location`].
+pub async fn restore_at(
+    source: &Path,
+    location: &Location,
+    secrets_to: Option<&Path>,
+    options: &restore::RestoreOptions,
+    progress: &dyn progress::Progress,
+) -> Result<restore::RestoreReport> {
     let source = restore::RestoreSource::open(source)?;
-    let mut restorer = open_restorer(url).await?;
+    let mut restorer = open_restorer_at(location).await?;
     restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await
 }
 
@@ -161,18 +250,14 @@ mod tests {
 
     #[test]
     fn urls_are_parsed_by_scheme() {
-        assert_eq!(
-            parse_url("sqlite:///var/zato.db").unwrap(),
-            Location::Sqlite("/var/zato.db".into())
-        );
-        assert_eq!(
-            parse_url("sqlite://rel/zato.db").unwrap(),
-            Location::Sqlite("rel/zato.db".into())
-        );
-        assert_eq!(
-            parse_url("sqlite:z.db").unwrap(),
-            Location::Sqlite("z.db".into())
-        );
+        let path = |u: &str| match parse_url(u).unwrap() {
+            Location::Sqlite(p) => p,
+            #[allow(unreachable_patterns)]
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(path("sqlite:///var/zato.db"), PathBuf::from("/var/zato.db"));
+        assert_eq!(path("sqlite://rel/zato.db"), PathBuf::from("rel/zato.db"));
+        assert_eq!(path("sqlite:z.db"), PathBuf::from("z.db"));
         assert!(matches!(
             parse_url("sqlite://"),
             Err(Error::InvalidUrl { .. })

@@ -10,8 +10,8 @@ use zsso::server_conf::ServerDir;
 
 async fn backup_server(server: &Path, out: &Path) -> zsso::backup::BackupReport {
     let sd = ServerDir::open(server).unwrap();
-    let url = zsso::server_dir_url(&sd).unwrap();
-    zsso::backup_url(&url, Some(&sd.secrets_path()), out, &Silent)
+    let loc = zsso::server_dir_location(&sd).unwrap();
+    zsso::backup_at(&loc, Some(&sd.secrets_path()), out, &Silent)
         .await
         .unwrap()
 }
@@ -21,8 +21,9 @@ async fn restore_server(
     server: &Path,
 ) -> zsso::Result<zsso::restore::RestoreReport> {
     let sd = ServerDir::open(server).unwrap();
-    let url = zsso::server_dir_url(&sd).unwrap();
-    zsso::restore_url(bundle, &url, Some(&sd.secrets_path()), &Silent).await
+    let loc = zsso::server_dir_location(&sd).unwrap();
+    let options = zsso::restore::RestoreOptions::default();
+    zsso::restore_at(bundle, &loc, Some(&sd.secrets_path()), &options, &Silent).await
 }
 
 /// Reads a column of the row whose `key_col` equals `key`, with the sqlite3 client, as bytes.

@@ -53,7 +53,8 @@ pub struct Target {
     /// config/repo/secrets.conf.
     #[arg(long, value_name = "DIR")]
     pub server_dir: Option<PathBuf>,
-    /// A database URL, such as sqlite://zato.db.
+    /// A database URL, such as sqlite://zato.db or
+    /// postgres://user@host:5432/zato?schema=public.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
 }
@@ -78,7 +79,8 @@ pub struct BackupArgs {
 /// `zsso restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// A bundle directory, or a plain .sql file made by `sqlite3 zato.db ".dump zato_sso_%"`.
+    /// A bundle directory, or (for SQLite) a plain .sql file made by
+    /// `sqlite3 zato.db ".dump zato_sso_%"`.
     pub source: PathBuf,
     /// The database to restore into.
     #[command(flatten)]
@@ -86,6 +88,15 @@ pub struct RestoreArgs {
     /// With --db: where to install the bundle's secrets.conf (the old file is kept as .bak).
     #[arg(long, value_name = "FILE", conflicts_with = "server_dir")]
     pub secrets_to: Option<PathBuf>,
+    /// Keep tables outside the SSO set whose foreign keys reference it: drop those foreign
+    /// keys before the restore and recreate them after (their rows are never touched; the
+    /// restore fails if one loses its parent). Without it such tables refuse the restore.
+    #[arg(long)]
+    pub keep_dependents: bool,
+    /// Leave out this foreign key of the dump to a table outside the set, such as Zato's
+    /// fk_sso_linked_base_id to sec_base, when the target lacks that table or its rows.
+    #[arg(long, value_name = "NAME")]
+    pub leave_out_fk: Vec<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -181,7 +192,7 @@ impl Progress for StderrProgress {
 
 /// A resolved `--server-dir`/`--db` pair.
 struct Resolved {
-    url: String,
+    location: zsso::Location,
     /// The server directory's secrets.conf, when --server-dir was given.
     server_secrets: Option<PathBuf>,
 }
@@ -191,12 +202,12 @@ fn resolve(t: &Target) -> Result<Resolved> {
         (Some(dir), None) => {
             let sd = ServerDir::open(dir)?;
             Ok(Resolved {
-                url: zsso::server_dir_url(&sd)?,
+                location: zsso::server_dir_location(&sd)?,
                 server_secrets: Some(sd.secrets_path()),
             })
         }
         (None, Some(url)) => Ok(Resolved {
-            url: url.clone(),
+            location: zsso::parse_url(url)?,
             server_secrets: None,
         }),
         _ => Err(Error::Usage(
@@ -235,7 +246,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 async fn backup(a: BackupArgs, progress: &StderrProgress) -> Result<Outcome> {
     let r = resolve(&a.target)?;
     let secrets = a.secrets.or(r.server_secrets);
-    let report = zsso::backup_url(&r.url, secrets.as_deref(), &a.out, progress).await?;
+    let report = zsso::backup_at(&r.location, secrets.as_deref(), &a.out, progress).await?;
     let m = &report.manifest;
     if a.json {
         print_json(&json!({
@@ -274,7 +285,18 @@ async fn backup(a: BackupArgs, progress: &StderrProgress) -> Result<Outcome> {
 async fn restore(a: RestoreArgs, progress: &StderrProgress) -> Result<Outcome> {
     let r = resolve(&a.target)?;
     let secrets_to = a.secrets_to.or(r.server_secrets);
-    let report = zsso::restore_url(&a.source, &r.url, secrets_to.as_deref(), progress).await?;
+    let options = zsso::restore::RestoreOptions {
+        keep_dependents: a.keep_dependents,
+        leave_out_fks: a.leave_out_fk.clone(),
+    };
+    let report = zsso::restore_at(
+        &a.source,
+        &r.location,
+        secrets_to.as_deref(),
+        &options,
+        progress,
+    )
+    .await?;
     if a.json {
         print_json(&serde_json::to_value(&report).expect("reports encode"));
     } else {
@@ -336,7 +358,7 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
         None => None,
     };
     let login = a.login.as_deref().zip(password.as_deref());
-    let mut dumper = zsso::open_dumper(&r.url).await?;
+    let mut dumper = zsso::open_dumper_at(&r.location).await?;
     let report =
         zsso::verify::verify(&bundle, dumper.as_mut(), secrets.as_ref(), login, progress).await?;
     if a.json {

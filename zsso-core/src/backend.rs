@@ -76,6 +76,9 @@ pub struct SourceSnapshot {
     pub schema: Schema,
     /// What the backend found that the user should know, such as state it cannot carry.
     pub warnings: Vec<String>,
+    /// Statements the dump starts with after the dialect's prologue, such as PostgreSQL's
+    /// `SET search_path`, each ending with `;` and a newline.
+    pub prologue: String,
 }
 
 /// Reads the SSO tables of one database inside one read snapshot on one connection.

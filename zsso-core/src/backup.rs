@@ -228,6 +228,7 @@ pub async fn backup(
     );
     write_str(&mut out_w, &dump_path, &header)?;
     write_str(&mut out_w, &dump_path, &dialect.dump_prologue())?;
+    write_str(&mut out_w, &dump_path, &snap.prologue)?;
     let own_sequences: Vec<&Sequence> = snap
         .schema
         .sequences

@@ -185,6 +185,7 @@ impl Dumper for SqliteDumper {
             server_version,
             schema,
             warnings,
+            prologue: String::new(),
         })
     }
 

@@ -1,0 +1,348 @@
+//! PostgreSQL's `COPY` text format: one line per row, fields separated by tabs, `\N` for
+//! NULL, backslash escapes for backslash, tab, newline and carriage return.
+//!
+//! Rows are read in this format (`COPY ... TO STDOUT`) and written in it into a dump (`COPY
+//! ... FROM stdin`), so that every value goes through PostgreSQL's own text input and output,
+//! which are exact for every built-in type.
+
+use zsso_core::value::Value;
+use zsso_core::{Error, Result};
+
+/// How the text of one column becomes a neutral [`Value`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `boolean`: the integer 1 or 0, as SQLite and MySQL store booleans.
+    Bool,
+    /// `smallint`, `integer`, `bigint`, `oid`.
+    Integer,
+    /// `real`, `double precision`.
+    Real,
+    /// `bytea`.
+    Bytes,
+    /// `timestamp`, `timestamptz`: the text with exactly six fractional digits.
+    Timestamp,
+    /// Everything else: the text PostgreSQL prints.
+    Text,
+}
+
+impl Kind {
+    /// The kind of a column of the type with this OID (the base type, for a domain).
+    pub fn of_type(oid: u32) -> Kind {
+        match oid {
+            16 => Kind::Bool,
+            20 | 21 | 23 | 26 => Kind::Integer,
+            700 | 701 => Kind::Real,
+            17 => Kind::Bytes,
+            1114 | 1184 => Kind::Timestamp,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// Undoes the escapes of one field (not `\N`, which is NULL).
+fn unescape(field: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        if b != b'\\' || i + 1 == field.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let n = field[i + 1];
+        i += 2;
+        match n {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(n - b'0');
+                let mut k = 0;
+                while k < 2 && i < field.len() && (b'0'..=b'7').contains(&field[i]) {
+                    v = v * 8 + u32::from(field[i] - b'0');
+                    i += 1;
+                    k += 1;
+                }
+                out.push(v as u8);
+            }
+            b'x' if i < field.len() && field[i].is_ascii_hexdigit() => {
+                let mut v = 0u32;
+                let mut k = 0;
+                while k < 2 && i < field.len() && field[i].is_ascii_hexdigit() {
+                    v = v * 16 + (field[i] as char).to_digit(16).unwrap_or(0);
+                    i += 1;
+                    k += 1;
+                }
+                out.push(v as u8);
+            }
+            other => out.push(other),
+        }
+    }
+}
+
+/// A timestamp's text with exactly six fractional digits, as Zato writes them on SQLite;
+/// `infinity` and anything else unexpected is kept as it is.
+pub fn six_digits(text: &[u8]) -> Vec<u8> {
+    // `YYYY-MM-DD HH:MM:SS[.f{1,6}][rest]`, the year possibly longer than four digits.
+    let Some(space) = text.iter().position(|&b| b == b' ') else {
+        return text.to_vec();
+    };
+    let secs_end = space + 9;
+    if text.len() < secs_end || text[space + 3] != b':' || text[space + 6] != b':' {
+        return text.to_vec();
+    }
+    let mut out = text[..secs_end].to_vec();
+    let mut i = secs_end;
+    let mut digits = 0;
+    out.push(b'.');
+    if text.get(i) == Some(&b'.') {
+        i += 1;
+        while i < text.len() && text[i].is_ascii_digit() {
+            out.push(text[i]);
+            i += 1;
+            digits += 1;
+        }
+    }
+    if digits > 6 {
+        return text.to_vec();
+    }
+    out.extend(std::iter::repeat_n(b'0', 6 - digits));
+    out.extend_from_slice(&text[i..]);
+    out
+}
+
+fn bad(what: &str, field: &[u8]) -> Error {
+    Error::Usage(format!(
+        "PostgreSQL printed a {what} that zsso cannot read ({} bytes)",
+        field.len()
+    ))
+}
+
+/// Parses one field of COPY text into a value of `kind`; `scratch` is reused.
+pub fn parse_field(field: &[u8], kind: Kind, scratch: &mut Vec<u8>) -> Result<Value> {
+    if field == b"\\N" {
+        return Ok(Value::Null);
+    }
+    unescape(field, scratch);
+    let text = || std::str::from_utf8(scratch).map_err(|_| bad("number", field));
+    Ok(match kind {
+        Kind::Bool => match scratch.as_slice() {
+            b"t" => Value::Integer(1),
+            b"f" => Value::Integer(0),
+            _ => return Err(bad("boolean", field)),
+        },
+        Kind::Integer => Value::Integer(text()?.parse().map_err(|_| bad("integer", field))?),
+        Kind::Real => Value::Real(match text()? {
+            "NaN" => f64::NAN,
+            "Infinity" => f64::INFINITY,
+            "-Infinity" => f64::NEG_INFINITY,
+            t => t.parse().map_err(|_| bad("float", field))?,
+        }),
+        Kind::Bytes => {
+            let hex_text = scratch
+                .strip_prefix(b"\\x")
+                .ok_or_else(|| bad("bytea (not in hex form)", field))?;
+            Value::Blob(hex::decode(hex_text).map_err(|_| bad("bytea", field))?)
+        }
+        Kind::Timestamp => Value::Text(six_digits(scratch)),
+        Kind::Text => Value::Text(scratch.clone()),
+    })
+}
+
+/// Splits one COPY line (without its newline) into values, one per kind.
+pub fn parse_line(
+    line: &[u8],
+    kinds: &[Kind],
+    values: &mut Vec<Value>,
+    scratch: &mut Vec<u8>,
+) -> Result<()> {
+    values.clear();
+    for field in line.split(|&b| b == b'\t') {
+        let kind = kinds
+            .get(values.len())
+            .copied()
+            .ok_or_else(|| bad("row with more fields than columns", line))?;
+        values.push(parse_field(field, kind, scratch)?);
+    }
+    if values.len() != kinds.len() {
+        return Err(bad("row with fewer fields than columns", line));
+    }
+    Ok(())
+}
+
+/// Appends `bytes` escaped for COPY text.
+fn escape(bytes: &[u8], out: &mut String) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = match b {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => continue,
+        };
+        // The bytes are valid UTF-8 and the split is at an ASCII byte.
+        out.push_str(std::str::from_utf8(&bytes[start..i]).unwrap_or_default());
+        out.push_str(esc);
+        start = i + 1;
+    }
+    out.push_str(std::str::from_utf8(&bytes[start..]).unwrap_or_default());
+}
+
+/// Appends one value as a COPY text field that PostgreSQL reads back as the same value.
+pub fn write_field(value: &Value, out: &mut String) -> Result<()> {
+    use std::fmt::Write;
+    match value {
+        Value::Null => out.push_str("\\N"),
+        Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Real(r) if r.is_nan() => out.push_str("NaN"),
+        Value::Real(r) if r.is_infinite() => {
+            out.push_str(if *r > 0.0 { "Infinity" } else { "-Infinity" })
+        }
+        // Rust prints the shortest text that reads back as the same bits.
+        Value::Real(r) => {
+            let _ = write!(out, "{r:e}");
+        }
+        Value::Text(b) => {
+            if std::str::from_utf8(b).is_err() {
+                return Err(Error::Usage(format!(
+                    "{}: PostgreSQL holds UTF-8 text only",
+                    value.describe()
+                )));
+            }
+            if b.contains(&0) {
+                return Err(Error::Usage(format!(
+                    "{} holds a NUL byte, which PostgreSQL text cannot hold",
+                    value.describe()
+                )));
+            }
+            escape(b, out);
+        }
+        Value::Blob(b) => {
+            out.push_str("\\\\x");
+            out.push_str(&hex::encode(b));
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "a {} value cannot be written to PostgreSQL",
+                other.type_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Appends one row as a COPY text line with its newline.
+pub fn write_row(values: &[Value], out: &mut String) -> Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        write_field(v, out)?;
+    }
+    out.push('\n');
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(v: Value, kind: Kind) -> Value {
+        let mut s = String::new();
+        write_field(&v, &mut s).unwrap();
+        parse_field(s.as_bytes(), kind, &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn fields_round_trip_exactly() {
+        for v in [
+            Value::Null,
+            Value::Integer(i64::MIN),
+            Value::Integer(i64::MAX),
+            Value::Text(b"".to_vec()),
+            Value::Text(b"null".to_vec()),
+            Value::Text(b"\\N".to_vec()),
+            Value::Text("a\tb\nc\r\nd\\e \u{1F984} \\x41 \\.".as_bytes().to_vec()),
+            Value::Blob(vec![0, 1, 0xff, b'\\']),
+        ] {
+            let kind = match v {
+                Value::Integer(_) => Kind::Integer,
+                Value::Blob(_) => Kind::Bytes,
+                _ => Kind::Text,
+            };
+            assert!(round_trip(v.clone(), kind).same_as(&v), "{v:?}");
+        }
+        for r in [
+            0.1,
+            -0.0,
+            5e-324,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1.0,
+        ] {
+            let got = round_trip(Value::Real(r), Kind::Real);
+            assert!(got.same_as(&Value::Real(r)), "{r:e} became {got:?}");
+        }
+        assert!(
+            matches!(round_trip(Value::Real(f64::NAN), Kind::Real), Value::Real(x) if x.is_nan())
+        );
+    }
+
+    #[test]
+    fn text_that_postgresql_cannot_hold_is_refused() {
+        let mut s = String::new();
+        assert!(write_field(&Value::Text(vec![0xff]), &mut s).is_err());
+        assert!(write_field(&Value::Text(b"a\0b".to_vec()), &mut s).is_err());
+    }
+
+    #[test]
+    fn escapes_postgresql_prints_are_read() {
+        let mut out = Vec::new();
+        unescape(b"a\\\\b\\tc\\nd\\re\\101\\x42\\q", &mut out);
+        assert_eq!(out, b"a\\b\tc\nd\reABq");
+    }
+
+    #[test]
+    fn timestamps_get_six_digits() {
+        let s = |t: &str| String::from_utf8(six_digits(t.as_bytes())).unwrap();
+        assert_eq!(s("2024-03-15 15:10:25.41"), "2024-03-15 15:10:25.410000");
+        assert_eq!(s("2024-03-15 15:10:25"), "2024-03-15 15:10:25.000000");
+        assert_eq!(
+            s("2024-03-15 15:10:25.123456"),
+            "2024-03-15 15:10:25.123456"
+        );
+        assert_eq!(
+            s("2024-03-15 15:10:25.5+00"),
+            "2024-03-15 15:10:25.500000+00"
+        );
+        assert_eq!(s("0044-03-15 12:00:00 BC"), "0044-03-15 12:00:00.000000 BC");
+        assert_eq!(s("12345-01-01 00:00:00"), "12345-01-01 00:00:00.000000");
+        assert_eq!(s("infinity"), "infinity");
+    }
+
+    #[test]
+    fn booleans_are_integers() {
+        let mut sc = Vec::new();
+        assert_eq!(
+            parse_field(b"t", Kind::Bool, &mut sc).unwrap(),
+            Value::Integer(1)
+        );
+        assert_eq!(
+            parse_field(b"f", Kind::Bool, &mut sc).unwrap(),
+            Value::Integer(0)
+        );
+        assert_eq!(
+            parse_field(b"\\N", Kind::Bool, &mut sc).unwrap(),
+            Value::Null
+        );
+        assert!(parse_field(b"x", Kind::Bool, &mut sc).is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! Restoring into a PostgreSQL schema: one connection, one transaction, DDL included.
+
+use crate::conn::PgLocation;
+use crate::dialect::POSTGRES;
+use crate::dump::{CAPABILITIES, kinds_of, orphans, stream_rows};
+use crate::error::db;
+use crate::introspect::{self, PgTable};
+use async_trait::async_trait;
+use sqlx::{Connection, PgConnection, Row};
+use zsso_core::backend::{Capabilities, CopySource, Dependent, Orphan, Restorer, RowSink};
+use zsso_core::dialect::Dialect;
+use zsso_core::schema::{ForeignKey, Sequence, Table};
+use zsso_core::{Error, Result};
+
+/// Writes the SSO tables into one schema of a PostgreSQL database.
+pub struct PgRestorer {
+    conn: PgConnection,
+    location: PgLocation,
+    /// Tables described inside the transaction, for reading their rows back.
+    described: Vec<PgTable>,
+    /// The dependents found, with the table's name as SQL (qualified when in another schema).
+    dependents: Vec<(Dependent, String)>,
+}
+
+impl std::fmt::Debug for PgRestorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRestorer")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+impl PgRestorer {
+    /// Connects to the database; the schema must exist.
+    pub async fn open(location: &PgLocation) -> Result<Self> {
+        let mut conn = location.connect().await?;
+        introspect::check_schema(&mut conn, location.schema()).await?;
+        Ok(Self {
+            conn,
+            location: location.clone(),
+            described: Vec::new(),
+            dependents: Vec::new(),
+        })
+    }
+
+    async fn run(&mut self, sql: &str, what: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| db(what.to_string(), e))?;
+        Ok(())
+    }
+
+    fn sql_name_of(&self, d: &Dependent) -> Result<String> {
+        self.dependents
+            .iter()
+            .find(|(k, _)| k == d)
+            .map(|(_, n)| n.clone())
+            .ok_or_else(|| Error::Usage(format!("{} was not found as a dependent", d.table)))
+    }
+}
+
+#[async_trait]
+impl Restorer for PgRestorer {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &POSTGRES
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn describe(&self) -> String {
+        self.location.describe()
+    }
+
+    async fn tables(&mut self) -> Result<Vec<String>> {
+        introspect::table_names(&mut self.conn, self.location.schema()).await
+    }
+
+    async fn dependents(&mut self, set: &[String]) -> Result<Vec<Dependent>> {
+        let rows = sqlx::query(
+            "SELECT cl.relname::text, rf.relname::text, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), \
+                    cn.nspname::text, \
+                    pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(cl.relname) \
+             FROM pg_catalog.pg_constraint c \
+             JOIN pg_catalog.pg_class cl ON cl.oid = c.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cl.relnamespace \
+             JOIN pg_catalog.pg_class rf ON rf.oid = c.confrelid JOIN pg_catalog.pg_namespace rn ON rn.oid = rf.relnamespace \
+             WHERE c.contype = 'f' AND rn.nspname = $1 AND rf.relname = ANY($2) \
+               AND NOT (cn.nspname = $1 AND cl.relname = ANY($2)) \
+             ORDER BY 1, 3",
+        )
+        .bind(self.location.schema())
+        .bind(set)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| db("looking for tables that depend on the SSO tables", e))?;
+        let schema = self.location.schema().to_string();
+        self.dependents = rows
+            .iter()
+            .map(|r| {
+                let nsp: String = r.get(4);
+                let table: String = r.get(0);
+                let shown = if nsp == schema {
+                    table
+                } else {
+                    format!("{nsp}.{table}")
+                };
+                (
+                    Dependent {
+                        table: shown,
+                        references: r.get(1),
+                        constraint: Some(r.get(2)),
+                        definition: Some(r.get(3)),
+                    },
+                    r.get::<String, _>(5),
+                )
+            })
+            .collect();
+        Ok(self.dependents.iter().map(|(d, _)| d.clone()).collect())
+    }
+
+    async fn begin(&mut self, set: &[String]) -> Result<()> {
+        self.run("BEGIN", "starting the transaction").await?;
+        // The tables being replaced are locked for the whole restore: nobody reads a
+        // half-restored table, and nothing changes them in between.
+        let existing = self.tables().await?;
+        let locked: Vec<String> = set
+            .iter()
+            .filter(|t| existing.contains(t))
+            .map(|t| POSTGRES.quote_ident(t))
+            .collect();
+        if !locked.is_empty() {
+            self.run(
+                &format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locked.join(", ")),
+                "locking the SSO tables",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn drop_table(&mut self, table: &str) -> Result<()> {
+        let sql = format!("DROP TABLE {}", POSTGRES.quote_ident(table));
+        self.run(&sql, &format!("dropping {table}")).await
+    }
+
+    async fn drop_sequence(&mut self, name: &str) -> Result<()> {
+        let sql = format!("DROP SEQUENCE {}", POSTGRES.quote_ident(name));
+        self.run(&sql, &format!("dropping sequence {name}")).await
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<()> {
+        // The extended protocol runs one statement only, whatever the text holds.
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .persistent(false)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| db("running a statement of the dump", e))?;
+        Ok(())
+    }
+
+    async fn copy_in(&mut self, sql: &str, data: &mut dyn CopySource) -> Result<u64> {
+        let mut copy = self
+            .conn
+            .copy_in_raw(sql)
+            .await
+            .map_err(|e| db("starting COPY", e))?;
+        loop {
+            match data.next_chunk() {
+                Ok(Some(chunk)) => {
+                    copy.send(chunk)
+                        .await
+                        .map_err(|e| db("sending COPY data", e))?;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The dump is refused: the server must not take what was sent so far.
+                    let _ = copy.abort("the dump was refused").await;
+                    return Err(e);
+                }
+            }
+        }
+        copy.finish().await.map_err(|e| db("ending COPY", e))
+    }
+
+    async fn describe_table(&mut self, table: &str) -> Result<Table> {
+        let t = introspect::describe(&mut self.conn, self.location.schema(), table).await?;
+        let out = t.table.clone();
+        self.described.retain(|d| d.table.name != table);
+        self.described.push(t);
+        Ok(out)
+    }
+
+    async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
+        let kinds = kinds_of(&self.described, table)?.to_vec();
+        stream_rows(&mut self.conn, table, &kinds, sink).await
+    }
+
+    async fn check_triggers(&mut self, _tables: &[Table]) -> Result<()> {
+        // A PostgreSQL dump cannot create triggers (the guard refuses them).
+        Ok(())
+    }
+
+    async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
+        orphans(&mut self.conn, tables).await
+    }
+
+    async fn sequences(&mut self) -> Result<Vec<Sequence>> {
+        let schema = self.location.schema().to_string();
+        let tables: Vec<String> = self
+            .tables()
+            .await?
+            .into_iter()
+            .filter(|t| zsso_core::catalogue::is_sso_table(t))
+            .collect();
+        introspect::sequences(&mut self.conn, &schema, &tables).await
+    }
+
+    async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
+        let q = |s: &str| POSTGRES.quote_ident(s);
+        let sql = format!(
+            "SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+            q(table),
+            fk.columns
+                .iter()
+                .map(|k| format!("c.{} IS NOT NULL", q(k)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            q(&fk.ref_table),
+            fk.columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .map(|(k, r)| format!("p.{} = c.{}", q(r), q(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| {
+                db(
+                    format!("checking the references of {table} to {}", fk.ref_table),
+                    e,
+                )
+            })?;
+        Ok(n as u64)
+    }
+
+    async fn detach_dependent(&mut self, d: &Dependent) -> Result<()> {
+        let name = self.sql_name_of(d)?;
+        let constraint = d.constraint.as_deref().unwrap_or_default();
+        let sql = format!(
+            "ALTER TABLE {name} DROP CONSTRAINT {}",
+            POSTGRES.quote_ident(constraint)
+        );
+        self.run(
+            &sql,
+            &format!("dropping foreign key {constraint} of {}", d.table),
+        )
+        .await
+    }
+
+    async fn reattach_dependent(&mut self, d: &Dependent) -> Result<()> {
+        let name = self.sql_name_of(d)?;
+        let constraint = d.constraint.as_deref().unwrap_or_default();
+        let sql = format!(
+            "ALTER TABLE {name} ADD CONSTRAINT {} {}",
+            POSTGRES.quote_ident(constraint),
+            d.definition.as_deref().unwrap_or_default()
+        );
+        self.run(
+            &sql,
+            &format!(
+                "recreating foreign key {constraint} of {} (a row of it has lost its parent in the restored data?)",
+                d.table
+            ),
+        )
+        .await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.run("COMMIT", "committing").await
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.run("ROLLBACK", "rolling back").await?;
+        let _ = self.conn.ping().await;
+        Ok(())
+    }
+}
