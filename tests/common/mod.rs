@@ -2,6 +2,8 @@
 //! views of a database through the `sqlite3` client.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
