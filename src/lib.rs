@@ -20,7 +20,7 @@ pub enum Location {
     /// A schema of a PostgreSQL database (`postgres://...`); its `Debug` never shows the
     /// password.
     #[cfg(feature = "postgres")]
-    Postgres(zsso_postgres::PgLocation),
+    Postgres(Box<zsso_postgres::PgLocation>),
 }
 
 impl Location {
@@ -80,7 +80,9 @@ pub fn parse_url(url: &str) -> Result<Location> {
             Ok(Location::Sqlite(PathBuf::from(path)))
         }
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => Ok(Location::Postgres(zsso_postgres::PgLocation::parse(url)?)),
+        "postgres" | "postgresql" => Ok(Location::Postgres(Box::new(
+            zsso_postgres::PgLocation::parse(url)?,
+        ))),
         "" => Err(Error::InvalidUrl {
             url: url.into(),
             reason: "expected a URL such as sqlite://zato.db".into(),
@@ -116,13 +118,15 @@ pub fn server_dir_location(dir: &ServerDir) -> Result<Location> {
             } else {
                 &odb.host
             };
-            Ok(Location::Postgres(zsso_postgres::PgLocation::from_parts(
-                host,
-                odb.port,
-                &odb.db_name,
-                &odb.username,
-                password.as_deref().map(|p| p.as_str()),
-                "public",
+            Ok(Location::Postgres(Box::new(
+                zsso_postgres::PgLocation::from_parts(
+                    host,
+                    odb.port,
+                    &odb.db_name,
+                    &odb.username,
+                    password.as_deref().map(|p| p.as_str()),
+                    "public",
+                ),
             )))
         }
         other => Err(Error::UnsupportedScheme {

@@ -39,7 +39,7 @@ async fn verify(
     login: Option<(&str, &str)>,
 ) -> zsso::verify::VerifyReport {
     let b = zsso::bundle::Bundle::open(bundle).unwrap();
-    let s = SecretsConf::read(&secrets_path()).unwrap();
+    let s = SecretsConf::read(secrets_path()).unwrap();
     let mut d = zsso::open_dumper(&db.url).await.unwrap();
     zsso::verify::verify(&b, d.as_mut(), Some(&s), login, &Silent)
         .await
@@ -118,7 +118,7 @@ async fn the_fixture_round_trips_with_logins_sequences_and_new_rows() {
         assert!(v.ok(), "{user}: {:?}", v.problems);
         assert_eq!(v.login.as_ref().map(|l| l.ok), Some(true), "{user}");
     }
-    let key = SecretsConf::read(&secrets_path()).unwrap().key1().unwrap();
+    let key = SecretsConf::read(secrets_path()).unwrap().key1().unwrap();
     for s in creds["expected_secrets"].as_array().unwrap() {
         let (table, col, k) = (
             s["table"].as_str().unwrap(),

@@ -403,10 +403,7 @@ pub async fn restore(
         let identity = bundle
             .and_then(|b| b.manifest.schema.sequence(q))
             .is_some_and(|s| {
-                s.identity
-                    && s.owned_by
-                        .as_ref()
-                        .is_some_and(|o| set.iter().any(|t| *t == o.table))
+                s.identity && s.owned_by.as_ref().is_some_and(|o| set.contains(&o.table))
             });
         if !created && !identity {
             return Err(Error::bundle(
