@@ -67,28 +67,32 @@ pub fn new_server(dir: &Path, name: &str) -> PathBuf {
 
 /// Runs the `sqlite3` client on `db` with `sql` on stdin and returns its stdout.
 pub fn sqlite3(db: &Path, sql: &str) -> String {
+    let mut cmd = Command::new("sqlite3");
+    cmd.arg("-bail").arg(db);
+    run_with_input(cmd, sql).unwrap_or_else(|e| panic!("sqlite3 failed: {e}"))
+}
+
+/// Runs a client with `input` on its stdin: its stdout, or its stderr if it failed.
+pub fn run_with_input(mut cmd: Command, input: &str) -> Result<String, String> {
     use std::io::Write;
-    let mut child = Command::new("sqlite3")
-        .arg("-bail")
-        .arg(db)
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("the sqlite3 client is installed");
+        .expect("the client is installed");
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(sql.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 /// Every value of every SSO table as `typeof:hex`, row by row sorted by content, read by the

@@ -71,35 +71,18 @@ impl PgDb {
 
     /// Runs `sql` (given on standard input) and returns psql's error, if any.
     pub fn try_sql(&self, sql: &str) -> Result<String, String> {
-        use std::io::Write;
-        let mut child = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the psql client is installed");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        let mut cmd = Command::new("psql");
+        cmd.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &self.url,
+        ]);
+        super::run_with_input(cmd, sql)
     }
 
     /// Loads a file with `psql -1 -v ON_ERROR_STOP=1 -f`.

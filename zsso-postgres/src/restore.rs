@@ -2,7 +2,7 @@
 
 use crate::conn::PgLocation;
 use crate::dialect::POSTGRES;
-use crate::dump::{CAPABILITIES, kinds_of, orphans, stream_rows};
+use crate::dump::{CAPABILITIES, kinds_of, orphans, stream_rows, without_parent};
 use crate::error::db;
 use crate::introspect::{self, PgTable};
 use async_trait::async_trait;
@@ -218,23 +218,7 @@ impl Restorer for PgRestorer {
     }
 
     async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
-        let q = |s: &str| POSTGRES.quote_ident(s);
-        let sql = format!(
-            "SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-            q(table),
-            fk.columns
-                .iter()
-                .map(|k| format!("c.{} IS NOT NULL", q(k)))
-                .collect::<Vec<_>>()
-                .join(" AND "),
-            q(&fk.ref_table),
-            fk.columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(k, r)| format!("p.{} = c.{}", q(r), q(k)))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        );
+        let sql = without_parent("count(*)", table, fk);
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut self.conn)
             .await
