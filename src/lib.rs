@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 
 pub use zsso_core::*;
+#[cfg(feature = "mysql")]
+pub use zsso_mysql as mysql;
 #[cfg(feature = "postgres")]
 pub use zsso_postgres as postgres;
 #[cfg(feature = "sqlite")]
@@ -21,6 +23,10 @@ pub enum Location {
     /// password.
     #[cfg(feature = "postgres")]
     Postgres(Box<zsso_postgres::PgLocation>),
+    /// A MySQL or MariaDB database (`mysql://...`, `mariadb://...`); its `Debug` never shows
+    /// the password.
+    #[cfg(feature = "mysql")]
+    Mysql(Box<zsso_mysql::MysqlLocation>),
 }
 
 impl Location {
@@ -30,6 +36,8 @@ impl Location {
             Location::Sqlite(p) => format!("sqlite database {}", p.display()),
             #[cfg(feature = "postgres")]
             Location::Postgres(l) => l.describe(),
+            #[cfg(feature = "mysql")]
+            Location::Mysql(l) => l.describe(),
         }
     }
 }
@@ -43,13 +51,18 @@ pub fn supported_schemes() -> &'static [&'static str] {
         "postgres",
         #[cfg(feature = "postgres")]
         "postgresql",
+        #[cfg(feature = "mysql")]
+        "mysql",
+        #[cfg(feature = "mysql")]
+        "mariadb",
     ]
 }
 
 /// Parses a database URL: `sqlite://PATH` (also `sqlite:PATH`; a relative PATH is relative
 /// to the current directory, `sqlite:///abs/path` is absolute), or
 /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=SCHEMA]` (also `postgresql://`; the
-/// schema defaults to `public`).
+/// schema defaults to `public`), or `mysql://USER[:PASSWORD]@HOST[:PORT]/DB` (also
+/// `mariadb://`).
 pub fn parse_url(url: &str) -> Result<Location> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
     match scheme {
@@ -83,6 +96,10 @@ pub fn parse_url(url: &str) -> Result<Location> {
         "postgres" | "postgresql" => Ok(Location::Postgres(Box::new(
             zsso_postgres::PgLocation::parse(url)?,
         ))),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Ok(Location::Mysql(Box::new(zsso_mysql::MysqlLocation::parse(
+            url,
+        )?))),
         "" => Err(Error::InvalidUrl {
             url: url.into(),
             reason: "expected a URL such as sqlite://zato.db".into(),
@@ -106,26 +123,28 @@ pub fn server_dir_location(dir: &ServerDir) -> Result<Location> {
         Engine::Sqlite => Ok(Location::Sqlite(dir.sqlite_path()?)),
         #[cfg(feature = "postgres")]
         Engine::Postgresql => {
-            let password = if odb.password_raw.is_empty() {
-                None
-            } else {
-                let secrets = dir.read_secrets()?;
-                let key = secrets.key1()?;
-                Some(dir.database_password(&secrets, &key)?)
-            };
-            let host = if odb.host.is_empty() {
-                "localhost"
-            } else {
-                &odb.host
-            };
+            let password = odb_password(dir, &odb)?;
             Ok(Location::Postgres(Box::new(
                 zsso_postgres::PgLocation::from_parts(
-                    host,
+                    odb_host(&odb),
                     odb.port,
                     &odb.db_name,
                     &odb.username,
                     password.as_deref().map(|p| p.as_str()),
                     "public",
+                ),
+            )))
+        }
+        #[cfg(feature = "mysql")]
+        Engine::Mysql => {
+            let password = odb_password(dir, &odb)?;
+            Ok(Location::Mysql(Box::new(
+                zsso_mysql::MysqlLocation::from_parts(
+                    odb_host(&odb),
+                    odb.port,
+                    &odb.db_name,
+                    &odb.username,
+                    password.as_deref().map(|p| p.as_str()),
                 ),
             )))
         }
@@ -139,6 +158,30 @@ pub fn server_dir_location(dir: &ServerDir) -> Result<Location> {
             ),
         }),
     }
+}
+
+/// The host of `[odb]`, `localhost` if unset.
+#[allow(dead_code)]
+fn odb_host(odb: &zsso_core::server_conf::OdbConfig) -> &str {
+    if odb.host.is_empty() {
+        "localhost"
+    } else {
+        &odb.host
+    }
+}
+
+/// The password of `[odb]`, resolved through the directory's secrets.conf (none if unset).
+#[allow(dead_code)]
+fn odb_password(
+    dir: &ServerDir,
+    odb: &zsso_core::server_conf::OdbConfig,
+) -> Result<Option<zeroize::Zeroizing<String>>> {
+    if odb.password_raw.is_empty() {
+        return Ok(None);
+    }
+    let secrets = dir.read_secrets()?;
+    let key = secrets.key1()?;
+    Ok(Some(dir.database_password(&secrets, &key)?))
 }
 
 #[allow(dead_code)]
@@ -161,6 +204,8 @@ pub async fn open_dumper_at(location: &Location) -> Result<Box<dyn Dumper>> {
         Location::Sqlite(p) => Ok(Box::new(zsso_sqlite::SqliteDumper::open(p).await?)),
         #[cfg(feature = "postgres")]
         Location::Postgres(l) => Ok(Box::new(zsso_postgres::PgDumper::open(l).await?)),
+        #[cfg(feature = "mysql")]
+        Location::Mysql(l) => Ok(Box::new(zsso_mysql::MysqlDumper::open(l).await?)),
         #[allow(unreachable_patterns)]
         other => Err(not_compiled(other)),
     }
@@ -178,6 +223,8 @@ pub async fn open_restorer_at(location: &Location) -> Result<Box<dyn Restorer>> 
         Location::Sqlite(p) => Ok(Box::new(zsso_sqlite::SqliteRestorer::open(p).await?)),
         #[cfg(feature = "postgres")]
         Location::Postgres(l) => Ok(Box::new(zsso_postgres::PgRestorer::open(l).await?)),
+        #[cfg(feature = "mysql")]
+        Location::Mysql(l) => Ok(Box::new(zsso_mysql::MysqlRestorer::open(l).await?)),
         #[allow(unreachable_patterns)]
         other => Err(not_compiled(other)),
     }

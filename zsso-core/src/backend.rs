@@ -28,6 +28,9 @@ impl<F: FnMut(&[Value]) -> Result<()> + Send> RowSink for F {
 pub struct Capabilities {
     /// Returns true if and only if DDL runs inside a transaction and rolls back with it.
     pub transactional_ddl: bool,
+    /// Returns true if and only if a restore is all or nothing: by one transaction, or by
+    /// loading into tables of its own and swapping them in with one atomic rename.
+    pub atomic_restore: bool,
     /// Returns true if and only if the database has standalone sequences.
     pub sequences: bool,
     /// Returns true if and only if a dependent's foreign key can be dropped and recreated

@@ -4,7 +4,7 @@
 //! `dialect` file.
 
 use crate::error::Result;
-use crate::schema::{Sequence, Table};
+use crate::schema::{ForeignKey, Sequence, Table};
 use crate::sqlscan::LexerConfig;
 use crate::value::Value;
 
@@ -104,6 +104,35 @@ pub trait Dialect: Send + Sync {
             self.quote_ident(&seq.name).replace('\'', "''"),
             seq.last_value,
             seq.is_called
+        )
+    }
+
+    /// `SELECT what FROM table c` for the rows of `table` whose non-null key in `fk` has no
+    /// parent row in `parent` (the referenced table, as this dialect should name it).
+    fn select_without_parent(
+        &self,
+        what: &str,
+        table: &str,
+        fk: &ForeignKey,
+        parent: &str,
+    ) -> String {
+        let q = |s: &str| self.quote_ident(s);
+        let not_null: Vec<String> = fk
+            .columns
+            .iter()
+            .map(|k| format!("c.{} IS NOT NULL", q(k)))
+            .collect();
+        let joined: Vec<String> = fk
+            .columns
+            .iter()
+            .zip(&fk.ref_columns)
+            .map(|(k, r)| format!("p.{} = c.{}", q(r), q(k)))
+            .collect();
+        format!(
+            "SELECT {what} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+            q(table),
+            not_null.join(" AND "),
+            joined.join(" AND ")
         )
     }
 

@@ -233,9 +233,9 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
-    if !restorer.capabilities().transactional_ddl {
+    if !restorer.capabilities().atomic_restore {
         return Err(Error::Usage(format!(
-            "{}: restoring without transactional DDL is not built yet, and zsso does not restore without all-or-nothing",
+            "{}: this backend cannot restore all or nothing, and zsso does not restore otherwise",
             restorer.describe()
         )));
     }

@@ -17,6 +17,8 @@ pub enum Syntax {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
 }
 
 /// The lexical rules of one dialect.
@@ -41,6 +43,9 @@ pub struct LexerConfig {
     /// The content of short strings is kept in [`Token::Str`] (for the guard's checks of
     /// names and settings that statements pass as strings).
     pub keep_strings: bool,
+    /// MySQL's rules: a backslash in a string, a `"` string, `/*!` executable comments and a
+    /// `--` not followed by a space mean something else there, so each is refused.
+    pub mysql: bool,
 }
 
 impl LexerConfig {
@@ -54,6 +59,21 @@ impl LexerConfig {
         nested_comments: false,
         copy_data: false,
         keep_strings: false,
+        mysql: false,
+    };
+
+    /// MySQL's and MariaDB's rules, for the dumps zsso writes (which never need what is
+    /// refused).
+    pub const MYSQL: LexerConfig = LexerConfig {
+        syntax: Syntax::Mysql,
+        bracket_identifiers: false,
+        backtick_identifiers: true,
+        blob_literals: true,
+        double_colon: false,
+        nested_comments: false,
+        copy_data: false,
+        keep_strings: true,
+        mysql: true,
     };
 
     /// PostgreSQL's rules, with `standard_conforming_strings` on.
@@ -66,6 +86,7 @@ impl LexerConfig {
         nested_comments: true,
         copy_data: true,
         keep_strings: true,
+        mysql: false,
     };
 }
 
@@ -297,6 +318,14 @@ impl<R: BufRead> StatementReader<R> {
                     if self.peek_at(1)? != Some(b'-') {
                         return Ok(true);
                     }
+                    if self.cfg.mysql
+                        && !matches!(self.peek_at(2)?, None | Some(b' ' | b'\t' | b'\n' | b'\r'))
+                    {
+                        return Err(self.err(
+                            self.line,
+                            "`--` not followed by a space is not a comment in MySQL",
+                        ));
+                    }
                     while let Some(c) = self.next()? {
                         if c == b'\n' {
                             break;
@@ -310,6 +339,12 @@ impl<R: BufRead> StatementReader<R> {
                 }
                 Some(b'/') => {
                     if self.peek_at(1)? == Some(b'*') {
+                        if self.cfg.mysql && matches!(self.peek_at(2)?, Some(b'!' | b'M' | b'+')) {
+                            return Err(self.err(
+                                self.line,
+                                "an executable comment (`/*!`, `/*M!`, `/*+`) is not allowed",
+                            ));
+                        }
                         let start = self.line;
                         self.next()?;
                         self.next()?;
@@ -440,13 +475,23 @@ impl<R: BufRead> StatementReader<R> {
         let sym = |s: &'static str| Ok(Token::Symbol(s));
         match c {
             b'\'' => {
-                let keep = self.cfg.keep_strings;
+                let keep = self.cfg.keep_strings || self.cfg.mysql;
                 let v = self.quoted(b'\'', true, "string", keep)?;
+                if self.cfg.mysql && v.contains(&b'\\') {
+                    return Err(self.err(
+                        line,
+                        "a backslash in a string is not allowed (its meaning depends on sql_mode; zsso writes such text in hex)",
+                    ));
+                }
                 let kept = (keep && v.len() <= KEPT_STRING_BYTES)
                     .then(|| String::from_utf8(v).ok())
                     .flatten();
                 Ok(Token::Str(kept))
             }
+            b'"' if self.cfg.mysql => Err(self.err(
+                line,
+                "a `\"` string or name is not allowed (its meaning depends on ANSI_QUOTES)",
+            )),
             b'"' => {
                 let n = self.quoted(b'"', true, "quoted identifier", true)?;
                 self.ident(n, line)
@@ -613,7 +658,8 @@ impl<R: BufRead> StatementReader<R> {
                 // As sqlite3_complete() decides: after CREATE [TEMP] TRIGGER, only the `;` of
                 // `; END ;` ends the statement.
                 let n = tokens.len();
-                let ends = !is_create_trigger(&tokens)
+                let ends = self.cfg.syntax != Syntax::Sqlite
+                    || !is_create_trigger(&tokens)
                     || (n >= 2
                         && tokens[n - 1].is_word("END")
                         && tokens[n - 2] == Token::Symbol(";"));

@@ -71,9 +71,58 @@ impl Value {
     }
 }
 
+/// A timestamp's text with exactly six fractional digits, as Zato writes them on SQLite;
+/// `infinity` and anything else unexpected is kept as it is.
+pub fn six_digits(text: &[u8]) -> Vec<u8> {
+    // `YYYY-MM-DD HH:MM:SS[.f{1,6}][rest]`, the year possibly longer than four digits.
+    let Some(space) = text.iter().position(|&b| b == b' ') else {
+        return text.to_vec();
+    };
+    let secs_end = space + 9;
+    if text.len() < secs_end || text[space + 3] != b':' || text[space + 6] != b':' {
+        return text.to_vec();
+    }
+    let mut out = text[..secs_end].to_vec();
+    let mut i = secs_end;
+    let mut digits = 0;
+    out.push(b'.');
+    if text.get(i) == Some(&b'.') {
+        i += 1;
+        while i < text.len() && text[i].is_ascii_digit() {
+            out.push(text[i]);
+            i += 1;
+            digits += 1;
+        }
+    }
+    if digits > 6 {
+        return text.to_vec();
+    }
+    out.extend(std::iter::repeat_n(b'0', 6 - digits));
+    out.extend_from_slice(&text[i..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_get_six_digits() {
+        let s = |t: &str| String::from_utf8(six_digits(t.as_bytes())).unwrap();
+        assert_eq!(s("2024-03-15 15:10:25.41"), "2024-03-15 15:10:25.410000");
+        assert_eq!(s("2024-03-15 15:10:25"), "2024-03-15 15:10:25.000000");
+        assert_eq!(
+            s("2024-03-15 15:10:25.123456"),
+            "2024-03-15 15:10:25.123456"
+        );
+        assert_eq!(
+            s("2024-03-15 15:10:25.5+00"),
+            "2024-03-15 15:10:25.500000+00"
+        );
+        assert_eq!(s("0044-03-15 12:00:00 BC"), "0044-03-15 12:00:00.000000 BC");
+        assert_eq!(s("12345-01-01 00:00:00"), "12345-01-01 00:00:00.000000");
+        assert_eq!(s("infinity"), "infinity");
+    }
 
     #[test]
     fn same_as_compares_reals_by_bits() {

@@ -43,7 +43,7 @@ impl PgLocation {
     /// schema (default `public`), the others are the driver's.
     pub fn parse(url: &str) -> Result<Self> {
         let invalid = |reason: &str| Error::InvalidUrl {
-            url: mask(url),
+            url: zsso_core::error::mask_url(url),
             reason: reason.into(),
         };
         let (base, query) = match url.split_once('?') {
@@ -144,21 +144,6 @@ impl PgLocation {
 /// `SET search_path = "schema";` (with `pg_catalog` searched first, as always).
 pub fn search_path(schema: &str) -> String {
     format!("SET search_path = {};\n", POSTGRES.quote_ident(schema))
-}
-
-/// The URL with its password replaced by `***`.
-pub fn mask(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some(x) => x,
-        None => return url.to_string(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -84,37 +84,6 @@ fn unescape(field: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// A timestamp's text with exactly six fractional digits, as Zato writes them on SQLite;
-/// `infinity` and anything else unexpected is kept as it is.
-pub fn six_digits(text: &[u8]) -> Vec<u8> {
-    // `YYYY-MM-DD HH:MM:SS[.f{1,6}][rest]`, the year possibly longer than four digits.
-    let Some(space) = text.iter().position(|&b| b == b' ') else {
-        return text.to_vec();
-    };
-    let secs_end = space + 9;
-    if text.len() < secs_end || text[space + 3] != b':' || text[space + 6] != b':' {
-        return text.to_vec();
-    }
-    let mut out = text[..secs_end].to_vec();
-    let mut i = secs_end;
-    let mut digits = 0;
-    out.push(b'.');
-    if text.get(i) == Some(&b'.') {
-        i += 1;
-        while i < text.len() && text[i].is_ascii_digit() {
-            out.push(text[i]);
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits > 6 {
-        return text.to_vec();
-    }
-    out.extend(std::iter::repeat_n(b'0', 6 - digits));
-    out.extend_from_slice(&text[i..]);
-    out
-}
-
 fn bad(what: &str, field: &[u8]) -> Error {
     Error::Usage(format!(
         "PostgreSQL printed a {what} that zsso cannot read ({} bytes)",
@@ -148,7 +117,7 @@ pub fn parse_field(field: &[u8], kind: Kind, scratch: &mut Vec<u8>) -> Result<Va
                 .ok_or_else(|| bad("bytea (not in hex form)", field))?;
             Value::Blob(hex::decode(hex_text).map_err(|_| bad("bytea", field))?)
         }
-        Kind::Timestamp => Value::Text(six_digits(scratch)),
+        Kind::Timestamp => Value::Text(zsso_core::value::six_digits(scratch)),
         Kind::Text => Value::Text(scratch.clone()),
     })
 }
@@ -308,24 +277,6 @@ mod tests {
         let mut out = Vec::new();
         unescape(b"a\\\\b\\tc\\nd\\re\\101\\x42\\q", &mut out);
         assert_eq!(out, b"a\\b\tc\nd\reABq");
-    }
-
-    #[test]
-    fn timestamps_get_six_digits() {
-        let s = |t: &str| String::from_utf8(six_digits(t.as_bytes())).unwrap();
-        assert_eq!(s("2024-03-15 15:10:25.41"), "2024-03-15 15:10:25.410000");
-        assert_eq!(s("2024-03-15 15:10:25"), "2024-03-15 15:10:25.000000");
-        assert_eq!(
-            s("2024-03-15 15:10:25.123456"),
-            "2024-03-15 15:10:25.123456"
-        );
-        assert_eq!(
-            s("2024-03-15 15:10:25.5+00"),
-            "2024-03-15 15:10:25.500000+00"
-        );
-        assert_eq!(s("0044-03-15 12:00:00 BC"), "0044-03-15 12:00:00.000000 BC");
-        assert_eq!(s("12345-01-01 00:00:00"), "12345-01-01 00:00:00.000000");
-        assert_eq!(s("infinity"), "infinity");
     }
 
     #[test]

@@ -11,13 +11,14 @@ use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection};
 use zsso_core::backend::{Capabilities, Dumper, Orphan, RowSink, SourceSnapshot};
 use zsso_core::dialect::Dialect;
-use zsso_core::schema::{ForeignKey, Table};
+use zsso_core::schema::Table;
 use zsso_core::value::Value;
 use zsso_core::{Error, Result};
 
 /// PostgreSQL's capabilities.
 pub const CAPABILITIES: Capabilities = Capabilities {
     transactional_ddl: true,
+    atomic_restore: true,
     sequences: true,
     detach_dependents: true,
 };
@@ -122,30 +123,6 @@ pub(crate) async fn stream_rows(
     Ok(())
 }
 
-/// `SELECT what FROM table c` for the rows of `table` whose non-null key in `fk` has no
-/// parent row.
-pub(crate) fn without_parent(what: &str, table: &str, fk: &ForeignKey) -> String {
-    let q = |s: &str| POSTGRES.quote_ident(s);
-    let not_null: Vec<String> = fk
-        .columns
-        .iter()
-        .map(|k| format!("c.{} IS NOT NULL", q(k)))
-        .collect();
-    let joined: Vec<String> = fk
-        .columns
-        .iter()
-        .zip(&fk.ref_columns)
-        .map(|(k, r)| format!("p.{} = c.{}", q(r), q(k)))
-        .collect();
-    format!(
-        "SELECT {what} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-        q(table),
-        not_null.join(" AND "),
-        q(&fk.ref_table),
-        joined.join(" AND ")
-    )
-}
-
 /// Rows whose foreign key has no parent, for the foreign keys that PostgreSQL has not
 /// validated (`NOT VALID`): a validated one cannot have any.
 pub(crate) async fn orphans(conn: &mut PgConnection, tables: &[Table]) -> Result<Vec<Orphan>> {
@@ -170,7 +147,7 @@ pub(crate) async fn orphans(conn: &mut PgConnection, tables: &[Table]) -> Result
             } else {
                 "NULL::text".into()
             };
-            let sql = without_parent(&id, &t.name, fk);
+            let sql = POSTGRES.select_without_parent(&id, &t.name, fk, &q(&fk.ref_table));
             let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut *conn)
                 .await

@@ -2,7 +2,7 @@
 
 use crate::conn::PgLocation;
 use crate::dialect::POSTGRES;
-use crate::dump::{CAPABILITIES, kinds_of, orphans, stream_rows, without_parent};
+use crate::dump::{CAPABILITIES, kinds_of, orphans, stream_rows};
 use crate::error::db;
 use crate::introspect::{self, PgTable};
 use async_trait::async_trait;
@@ -218,7 +218,8 @@ impl Restorer for PgRestorer {
     }
 
     async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
-        let sql = without_parent("count(*)", table, fk);
+        let parent = POSTGRES.quote_ident(&fk.ref_table);
+        let sql = POSTGRES.select_without_parent("count(*)", table, fk, &parent);
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut self.conn)
             .await

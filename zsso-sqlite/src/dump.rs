@@ -17,6 +17,7 @@ use zsso_core::{Error, Result};
 /// SQLite's capabilities: DDL is transactional, there are no standalone sequences.
 pub const CAPABILITIES: Capabilities = Capabilities {
     transactional_ddl: true,
+    atomic_restore: true,
     sequences: false,
     detach_dependents: false,
 };

@@ -12,7 +12,10 @@ use crate::error::{Error, Result};
 use crate::sqlscan::{Statement, Syntax, Token};
 use std::path::Path;
 
+mod mysql;
 mod postgres;
+
+pub use mysql::SQL_MODE as MYSQL_SQL_MODE;
 
 /// What a statement that passed the guard does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +124,8 @@ const VALUE_FUNCTIONS: &[&str] = &["cast", "char", "replace", "unistr"];
 
 /// Bare words that may appear among the values of an `INSERT`.
 const VALUE_WORDS: &[&str] = &[
-    "null", "true", "false", "as", "text", "blob", "real", "integer", "numeric",
+    "null", "true", "false", "as", "text", "blob", "real", "integer", "numeric", "_utf8mb4",
+    "_binary",
 ];
 
 /// Functions refused everywhere, even inside a CHECK or a trigger body (a backend that can
@@ -589,6 +593,7 @@ pub fn classify(stmt: &Statement, path: &Path, syntax: Syntax) -> Result<Kind> {
     let kind = match syntax {
         Syntax::Sqlite => classify_tokens(&stmt.tokens),
         Syntax::Postgres => postgres::classify(&stmt.tokens),
+        Syntax::Mysql => mysql::classify(&stmt.tokens),
     };
     kind.map_err(|reason| Error::Dump {
         path: path.to_path_buf(),

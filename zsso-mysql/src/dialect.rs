@@ -1,0 +1,108 @@
+//! MySQL's and MariaDB's SQL: backtick quoting, literals whose meaning does not depend on
+//! `sql_mode`, and the statements of a dump.
+
+use zsso_core::dialect::Dialect;
+use zsso_core::guard::MYSQL_SQL_MODE;
+use zsso_core::sqlscan::LexerConfig;
+use zsso_core::value::Value;
+
+/// The MySQL dialect.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MysqlDialect;
+
+/// The one instance of [`MysqlDialect`].
+pub static MYSQL: MysqlDialect = MysqlDialect;
+
+/// The statements that pin a session (dump and restore alike).
+pub fn session_sql() -> String {
+    format!("SET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET sql_mode = '{MYSQL_SQL_MODE}';\n")
+}
+
+/// Returns true if and only if `b` can stand between single quotes and mean itself under
+/// any `sql_mode`: valid UTF-8 without quotes, backslashes or control characters.
+fn plain(b: &[u8]) -> bool {
+    std::str::from_utf8(b).is_ok()
+        && !b
+            .iter()
+            .any(|&c| c == b'\'' || c == b'\\' || c < 0x20 || c == 0x7f)
+}
+
+impl Dialect for MysqlDialect {
+    fn name(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn lexer(&self) -> LexerConfig {
+        LexerConfig::MYSQL
+    }
+
+    fn quote_ident(&self, ident: &str) -> String {
+        format!("`{}`", ident.replace('`', "``"))
+    }
+
+    fn write_literal(&self, value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push_str("NULL"),
+            Value::Integer(i) => out.push_str(&i.to_string()),
+            // Rust prints the shortest text that reads back as the same double; MySQL has no
+            // NaN or infinity, so none is ever read.
+            Value::Real(r) => out.push_str(&format!("{r:e}")),
+            Value::Text(b) if plain(b) => {
+                out.push('\'');
+                out.push_str(std::str::from_utf8(b).unwrap_or_default());
+                out.push('\'');
+            }
+            // Hex means the same bytes whatever NO_BACKSLASH_ESCAPES, ANSI_QUOTES or the
+            // connection's character set say; the introducer makes it utf8mb4 text.
+            Value::Text(b) => {
+                out.push_str("_utf8mb4 X'");
+                out.push_str(&hex::encode(b));
+                out.push('\'');
+            }
+            Value::Blob(b) => {
+                out.push_str("X'");
+                out.push_str(&hex::encode(b));
+                out.push('\'');
+            }
+            // Not valid SQL: a value kind MySQL has no literal for fails the load.
+            other => out.push_str(&format!("<no {} literal>", other.type_name())),
+        }
+    }
+
+    fn dump_prologue(&self) -> String {
+        format!("{}SET foreign_key_checks = 0;\n", session_sql())
+    }
+
+    fn dump_epilogue(&self) -> String {
+        "SET foreign_key_checks = 1;\n".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value) -> String {
+        let mut s = String::new();
+        MYSQL.write_literal(&v, &mut s);
+        s
+    }
+
+    #[test]
+    fn literals_do_not_depend_on_sql_mode() {
+        assert_eq!(lit(Value::Text(b"plain text".to_vec())), "'plain text'");
+        assert_eq!(
+            lit(Value::Text(b"a'b\\c".to_vec())),
+            "_utf8mb4 X'6127625c63'"
+        );
+        assert_eq!(
+            lit(Value::Text("\u{1F984}".as_bytes().to_vec())),
+            "'\u{1F984}'"
+        );
+        assert_eq!(lit(Value::Text(b"\r\n".to_vec())), "_utf8mb4 X'0d0a'");
+        assert_eq!(lit(Value::Blob(vec![0, 255])), "X'00ff'");
+        assert_eq!(lit(Value::Real(0.1)), "1e-1");
+        assert_eq!(lit(Value::Integer(i64::MIN)), "-9223372036854775808");
+        assert_eq!(MYSQL.quote_ident("a`b"), "`a``b`");
+    }
+}

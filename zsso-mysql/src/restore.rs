@@ -1,0 +1,456 @@
+//! Restoring into a MySQL or MariaDB database, all or nothing although DDL is not
+//! transactional.
+//!
+//! The dump is loaded into a database of the restore's own (`zsso_new_<db>`), where every
+//! table keeps its name and its foreign keys keep theirs (MySQL's foreign-key names are per
+//! database). The loaded tables are recounted, re-digested and checked there. Then one
+//! `RENAME TABLE`, which MySQL and MariaDB carry out atomically, moves the live tables out into
+//! `zsso_old_<db>` and the loaded ones in; the old ones are dropped afterwards. Until that
+//! rename nothing in the live database has changed; a run that stopped half-way leaves only
+//! those two databases, which the next run removes first.
+
+use crate::conn::MysqlLocation;
+use crate::dialect::{MYSQL, session_sql};
+use crate::dump::{CAPABILITIES, kinds_of, orphans};
+use crate::error::db;
+use crate::introspect::{self, MyTable};
+use async_trait::async_trait;
+use sqlx::{Connection, MySqlConnection, Row};
+use zsso_core::backend::{Capabilities, Dependent, Orphan, Restorer, RowSink};
+use zsso_core::catalogue::is_sso_table;
+use zsso_core::dialect::Dialect;
+use zsso_core::schema::{ForeignKey, Table};
+use zsso_core::{Error, Result};
+
+/// A step of the restore at which a test makes it fail.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailAt {
+    /// The connection is killed just before the swap.
+    BeforeSwap,
+}
+
+/// Writes the SSO tables into one MySQL or MariaDB database.
+pub struct MysqlRestorer {
+    conn: MySqlConnection,
+    location: MysqlLocation,
+    /// The restore's own database, where the dump is loaded.
+    shadow: String,
+    /// Where the live tables go at the swap, to be dropped.
+    old: String,
+    set: Vec<String>,
+    described: Vec<MyTable>,
+    in_tx: bool,
+    began: bool,
+    fail_at: Option<FailAt>,
+}
+
+impl std::fmt::Debug for MysqlRestorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlRestorer")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// `zsso_<what>_<db>`, or with a hash of the name where that would be too long for MySQL.
+fn side_database(what: &str, db: &str) -> String {
+    let name = format!("zsso_{what}_{db}");
+    if name.len() <= 64 {
+        return name;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut h);
+    format!("zsso_{what}_{:016x}", h.finish())
+}
+
+impl MysqlRestorer {
+    /// Connects to the database, which must exist.
+    pub async fn open(location: &MysqlLocation) -> Result<Self> {
+        let conn = location.connect().await?;
+        let db_name = location.database().to_string();
+        let mut me = Self {
+            conn,
+            location: location.clone(),
+            shadow: side_database("new", &db_name),
+            old: side_database("old", &db_name),
+            set: Vec::new(),
+            described: Vec::new(),
+            in_tx: false,
+            began: false,
+            fail_at: None,
+        };
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+        )
+        .bind(&db_name)
+        .fetch_one(&mut me.conn)
+        .await
+        .map_err(|e| db("looking up the database", e))?;
+        if n == 0 {
+            return Err(Error::Refused {
+                reason: format!("{} does not exist", location.describe()),
+            });
+        }
+        Ok(me)
+    }
+
+    /// Makes the restore fail at `step` (for tests of what a failure leaves behind).
+    #[doc(hidden)]
+    pub fn fail_at(&mut self, step: FailAt) {
+        self.fail_at = Some(step);
+    }
+
+    async fn run(&mut self, sql: &str, what: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| db(what.to_string(), e))?;
+        Ok(())
+    }
+
+    async fn end_tx(&mut self) -> Result<()> {
+        if self.in_tx {
+            self.in_tx = false;
+            self.run(
+                "COMMIT",
+                "committing the rows into the restore's own tables",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes what an interrupted run left: its own databases. Before the swap they hold
+    /// nothing live; after it, only the replaced tables.
+    async fn clear_leftovers(&mut self) -> Result<()> {
+        for d in [self.shadow.clone(), self.old.clone()] {
+            let q = MYSQL.quote_ident(&d);
+            self.run(
+                &format!("DROP DATABASE IF EXISTS {q}"),
+                &format!("removing the leftover database {d} of an interrupted restore"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn in_shadow(&mut self, table: &str) -> Result<bool> {
+        if !self.began {
+            return Ok(false);
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+        )
+        .bind(&self.shadow)
+        .bind(table)
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| db("looking up a loaded table", e))?;
+        Ok(n > 0)
+    }
+
+    /// A `CREATE TABLE` of the dump, run in the restore's own database: a foreign key to a
+    /// table outside the set names the live database's table, which must exist.
+    async fn qualify_outside_references(&mut self, sql: &str) -> Result<String> {
+        let live = self.location.database().to_string();
+        let existing = introspect::table_names(&mut self.conn, &live).await?;
+        let mut out = String::with_capacity(sql.len());
+        let mut rest = sql;
+        while let Some(at) = rest.find("REFERENCES `") {
+            let (head, tail) = rest.split_at(at + "REFERENCES ".len());
+            out.push_str(head);
+            let end = tail[1..].find('`').map(|e| e + 2).unwrap_or(tail.len());
+            let name = tail[1..end - 1].replace("``", "`");
+            if !is_sso_table(&name) {
+                if !existing.contains(&name) {
+                    return Err(Error::Refused {
+                        reason: format!(
+                            "the dump has a foreign key to {name}, outside the SSO tables, and {} has no table {name}",
+                            self.location.describe()
+                        ),
+                    });
+                }
+                out.push_str(&MYSQL.quote_ident(&live));
+                out.push('.');
+            }
+            out.push_str(&tail[..end]);
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn parent_db(&self) -> impl Fn(&str) -> String + Sync + use<> {
+        let set = self.set.clone();
+        let shadow = self.shadow.clone();
+        let live = self.location.database().to_string();
+        move |t: &str| {
+            if set.iter().any(|s| s == t) {
+                shadow.clone()
+            } else {
+                live.clone()
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Restorer for MysqlRestorer {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &MYSQL
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn describe(&self) -> String {
+        self.location.describe()
+    }
+
+    async fn tables(&mut self) -> Result<Vec<String>> {
+        let live = self.location.database().to_string();
+        introspect::table_names(&mut self.conn, &live).await
+    }
+
+    async fn dependents(&mut self, set: &[String]) -> Result<Vec<Dependent>> {
+        let live = self.location.database().to_string();
+        let rows = sqlx::query(
+            "SELECT DISTINCT CAST(TABLE_SCHEMA AS CHAR), CAST(TABLE_NAME AS CHAR), CAST(REFERENCED_TABLE_NAME AS CHAR), \
+                    CAST(CONSTRAINT_NAME AS CHAR) \
+             FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL \
+             ORDER BY 1, 2, 4",
+        )
+        .bind(&live)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| db("looking for tables that depend on the SSO tables", e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (schema, table, parent): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            let inside = schema == live && set.contains(&table);
+            if set.contains(&parent) && !inside && schema != self.shadow && schema != self.old {
+                out.push(Dependent {
+                    table: if schema == live {
+                        table
+                    } else {
+                        format!("{schema}.{table}")
+                    },
+                    references: parent,
+                    constraint: Some(r.get(3)),
+                    definition: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn begin(&mut self, set: &[String]) -> Result<()> {
+        let live = self.location.database().to_string();
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('zsso-restore:', ?), 0)")
+            .bind(&live)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("taking the restore lock", e))?;
+        if got != Some(1) {
+            return Err(Error::Refused {
+                reason: format!(
+                    "another zsso restore into {} is running",
+                    self.location.describe()
+                ),
+            });
+        }
+        self.set = set.to_vec();
+        self.clear_leftovers().await?;
+        let q = MYSQL.quote_ident(&self.shadow);
+        let charset: (String, String) = {
+            let r = sqlx::query(
+                "SELECT CAST(DEFAULT_CHARACTER_SET_NAME AS CHAR), CAST(DEFAULT_COLLATION_NAME AS CHAR) \
+                 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            )
+            .bind(&live)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("reading the database's character set", e))?;
+            (r.get(0), r.get(1))
+        };
+        self.run(
+            &format!(
+                "CREATE DATABASE {q} CHARACTER SET {} COLLATE {}",
+                charset.0, charset.1
+            ),
+            "creating the restore's own database",
+        )
+        .await?;
+        self.began = true;
+        self.run(&format!("USE {q}"), "using the restore's own database")
+            .await?;
+        self.run(
+            &format!("{}SET foreign_key_checks = 0;", session_sql()),
+            "pinning the session",
+        )
+        .await
+    }
+
+    async fn drop_table(&mut self, _table: &str) -> Result<()> {
+        // The live table stays as it is until the swap replaces it.
+        Ok(())
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<()> {
+        let head = sql
+            .trim_start()
+            .get(..6)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let sql = if head == "CREATE" {
+            self.end_tx().await?;
+            self.qualify_outside_references(sql).await?
+        } else {
+            if head == "INSERT" && !self.in_tx {
+                self.run("START TRANSACTION", "starting to load the rows")
+                    .await?;
+                self.in_tx = true;
+            }
+            sql.to_string()
+        };
+        // A prepared statement is one statement, whatever the text holds.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| db("running a statement of the dump", e))?;
+        Ok(())
+    }
+
+    async fn describe_table(&mut self, table: &str) -> Result<Table> {
+        self.end_tx().await?;
+        let live = self.location.database().to_string();
+        let t = if self.in_shadow(table).await? {
+            let shadow = self.shadow.clone();
+            introspect::describe(&mut self.conn, &shadow, table, Some(&live)).await?
+        } else {
+            introspect::describe(&mut self.conn, &live, table, None).await?
+        };
+        let out = t.table.clone();
+        self.described.retain(|d| d.table.name != table);
+        self.described.push(t);
+        Ok(out)
+    }
+
+    async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
+        self.end_tx().await?;
+        let kinds = kinds_of(&self.described, table)?.to_vec();
+        let database = if self.in_shadow(&table.name).await? {
+            self.shadow.clone()
+        } else {
+            self.location.database().to_string()
+        };
+        introspect::stream_rows(&mut self.conn, &database, table, &kinds, sink).await
+    }
+
+    async fn check_triggers(&mut self, _tables: &[Table]) -> Result<()> {
+        // A MySQL dump cannot create triggers (the guard refuses them).
+        Ok(())
+    }
+
+    async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
+        self.end_tx().await?;
+        let shadow = self.shadow.clone();
+        let parent = self.parent_db();
+        orphans(&mut self.conn, &shadow, tables, &parent).await
+    }
+
+    async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
+        let parent = format!(
+            "{}.{}",
+            MYSQL.quote_ident(&(self.parent_db())(&fk.ref_table)),
+            MYSQL.quote_ident(&fk.ref_table)
+        );
+        let sql = MYSQL.select_without_parent("COUNT(*)", table, fk, &parent);
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db(format!("checking the references of {table}"), e))?;
+        Ok(n as u64)
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.end_tx().await?;
+        let live = self.location.database().to_string();
+        let existing = introspect::table_names(&mut self.conn, &live).await?;
+        let q = |s: &str| MYSQL.quote_ident(s);
+        let old = q(&self.old);
+        self.run(
+            &format!("CREATE DATABASE {old}"),
+            "creating the database the replaced tables go to",
+        )
+        .await?;
+        let mut moves = Vec::new();
+        for t in &self.set {
+            if existing.contains(t) {
+                moves.push(format!("{}.{} TO {old}.{}", q(&live), q(t), q(t)));
+            }
+        }
+        for t in &self.set {
+            moves.push(format!(
+                "{}.{} TO {}.{}",
+                q(&self.shadow),
+                q(t),
+                q(&live),
+                q(t)
+            ));
+        }
+        if self.fail_at == Some(FailAt::BeforeSwap) {
+            let _ = self
+                .run("KILL CONNECTION CONNECTION_ID()", "a test's fault")
+                .await;
+        }
+        // The swap: one statement, carried out whole or not at all.
+        self.run(
+            &format!("RENAME TABLE {}", moves.join(", ")),
+            "swapping the restored tables in",
+        )
+        .await?;
+        self.began = false;
+        // The restore has happened; what is left is tidying up, which the next run redoes.
+        let cleanup = async {
+            self.run(&format!("USE {}", q(&live)), "using the live database")
+                .await?;
+            self.clear_leftovers().await?;
+            self.run(
+                "DO RELEASE_LOCK(CONCAT('zsso-restore:', DATABASE()))",
+                "releasing the lock",
+            )
+            .await
+        }
+        .await;
+        if let Err(e) = cleanup {
+            tracing::warn!(error = %zsso_core::error::chain(&e), "the restore is complete; its leftovers are removed by the next run");
+        }
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.in_tx = false;
+        let _ = self.run("ROLLBACK", "rolling back").await;
+        let live = self.location.database().to_string();
+        self.run(
+            &format!("USE {}", MYSQL.quote_ident(&live)),
+            "using the live database",
+        )
+        .await?;
+        self.clear_leftovers().await?;
+        self.began = false;
+        self.run(
+            "DO RELEASE_LOCK(CONCAT('zsso-restore:', DATABASE()))",
+            "releasing the lock",
+        )
+        .await?;
+        let _ = self.conn.ping().await;
+        Ok(())
+    }
+}
