@@ -2,6 +2,7 @@
 //! views of a database through the `sqlite3` client.
 #![allow(dead_code)]
 
+pub mod my;
 pub mod pg;
 
 use std::path::{Path, PathBuf};
