@@ -162,7 +162,10 @@ mod tests {
         assert!(!format!("{l:?}").contains("s3cret"));
         let l = PgLocation::parse("postgresql://postgres@127.0.0.1/test").unwrap();
         assert_eq!(l.schema(), "public");
-        assert_eq!(mask("postgres://u:pw@h/d"), "postgres://u:***@h/d");
+        assert_eq!(
+            zsso_core::error::mask_url("postgres://u:pw@h/d"),
+            "postgres://u:***@h/d"
+        );
         let e = PgLocation::parse("postgres://u:pw@h/d?schema=").unwrap_err();
         assert!(!e.to_string().contains("pw@"), "{e}");
     }
