@@ -82,7 +82,14 @@ pub(crate) async fn describe(conn: &mut PgConnection, schema: &str, name: &str) 
                 pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text, \
                 (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END)::int8, \
                 CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 \
-                     THEN (SELECT pg_catalog.quote_ident(collname) FROM pg_catalog.pg_collation WHERE oid = a.attcollation) END \
+                     THEN (SELECT pg_catalog.quote_ident(collname) FROM pg_catalog.pg_collation WHERE oid = a.attcollation) END, \
+                (SELECT pg_catalog.format('SEQUENCE NAME %I START WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s %s', \
+                        sc.relname, sq.seqstart, sq.seqincrement, sq.seqmin, sq.seqmax, sq.seqcache, \
+                        CASE WHEN sq.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END) \
+                 FROM pg_catalog.pg_depend dp JOIN pg_catalog.pg_class sc ON sc.oid = dp.objid \
+                 JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = sc.oid \
+                 WHERE dp.classid = 'pg_catalog.pg_class'::regclass AND dp.refobjid = a.attrelid \
+                   AND dp.refobjsubid = a.attnum AND dp.deptype = 'i' LIMIT 1) \
          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
          LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
          WHERE a.attrelid = $1::int8::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
@@ -103,14 +110,15 @@ pub(crate) async fn describe(conn: &mut PgConnection, schema: &str, name: &str) 
         };
         let identity: String = r.get(4);
         let generated: String = r.get(5);
-        if !identity.is_empty() || !generated.is_empty() {
+        if !generated.is_empty() {
             return Err(Error::Refused {
                 reason: format!(
-                    "{schema}.{name}.{} is an identity or generated column: zsso does not back those up yet",
+                    "{schema}.{name}.{} is a generated column: zsso does not back those up yet",
                     col.name
                 ),
             });
         }
+        let identity_options: Option<String> = r.get(8);
         let base: i64 = r.get(6);
         kinds.push(Kind::of_type(base as u32));
         let collation: Option<String> = r.get(7);
@@ -120,6 +128,21 @@ pub(crate) async fn describe(conn: &mut PgConnection, schema: &str, name: &str) 
         }
         if let Some(d) = &col.default {
             line.push_str(&format!(" DEFAULT {d}"));
+        }
+        if !identity.is_empty() {
+            // The identity's sequence is created with the table, with its own options.
+            let when = if identity == "a" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            };
+            let options = identity_options.ok_or_else(|| Error::Refused {
+                reason: format!(
+                    "{schema}.{name}.{}: its identity sequence was not found",
+                    col.name
+                ),
+            })?;
+            line.push_str(&format!(" GENERATED {when} AS IDENTITY ({options})"));
         }
         if !col.nullable {
             line.push_str(" NOT NULL");
@@ -273,7 +296,9 @@ pub(crate) async fn sequences(
                    ON ta.attrelid = d.refobjid AND ta.attnum = d.refobjsubid \
                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid \
                    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1), \
-                u.used \
+                u.used, \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+                        AND d.objid = c.oid AND d.deptype = 'i') \
          FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          CROSS JOIN LATERAL (SELECT c.oid IN (SELECT d.refobjid FROM pg_catalog.pg_depend d \
@@ -329,20 +354,22 @@ pub(crate) async fn sequences(
             last_value: state.get(0),
             is_called: state.get(1),
             owned_by,
-            identity: false,
+            identity: r.get(12),
             create_sql: String::new(),
         };
-        seq.create_sql = format!(
-            "CREATE SEQUENCE {} AS {} START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
-            POSTGRES.quote_ident(&seq.name),
-            seq.data_type,
-            seq.start,
-            seq.increment,
-            seq.min,
-            seq.max,
-            seq.cache,
-            if seq.cycle { " CYCLE" } else { " NO CYCLE" }
-        );
+        if !seq.identity {
+            seq.create_sql = format!(
+                "CREATE SEQUENCE {} AS {} START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
+                POSTGRES.quote_ident(&seq.name),
+                seq.data_type,
+                seq.start,
+                seq.increment,
+                seq.min,
+                seq.max,
+                seq.cache,
+                if seq.cycle { " CYCLE" } else { " NO CYCLE" }
+            );
+        }
         out.push(seq);
     }
     Ok(out)
