@@ -540,3 +540,60 @@ async fn a_server_directory_with_a_mysql_engine_is_backed_up() {
     assert_eq!(r.manifest.table("zato_sso_user").unwrap().rows, 14);
     src.drop_now();
 }
+
+#[tokio::test]
+async fn zatos_foreign_key_to_sec_base_needs_the_table_and_its_rows() {
+    let test = "mysql_zatos_foreign_key_to_sec_base";
+    let Some(src) = MyDb::create(test, "my_sec_src") else {
+        return;
+    };
+    let Some(dst) = MyDb::create(test, "my_sec_dst") else {
+        return;
+    };
+    src.load_fixture();
+    let ids = src.sql("SELECT GROUP_CONCAT(DISTINCT auth_id ORDER BY auth_id) FROM zato_sso_linked_auth WHERE auth_id IS NOT NULL");
+    let ids: Vec<String> = ids.trim().split(',').map(str::to_string).collect();
+    assert!(ids.len() > 1, "{ids:?}");
+    let sec_base = |db: &MyDb, ids: &[String]| {
+        db.sql("CREATE TABLE sec_base (id int PRIMARY KEY, name text) ENGINE=InnoDB");
+        for i in ids {
+            db.sql(&format!("INSERT INTO sec_base VALUES ({i}, 'sec {i}')"));
+        }
+    };
+    sec_base(&src, &ids);
+    src.sql("ALTER TABLE zato_sso_linked_auth ADD CONSTRAINT fk_sso_linked_base_id FOREIGN KEY (auth_id) REFERENCES sec_base (id) ON DELETE CASCADE");
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("b");
+    let r = backup(&src, &bundle).await;
+    assert!(
+        r.warnings.iter().any(|w| w.contains("references sec_base")),
+        "{:?}",
+        r.warnings
+    );
+    // No sec_base in the target: refused, nothing live changed.
+    let e = restore(&bundle, &dst).await.unwrap_err();
+    assert!(
+        zsso::error::chain(&e).contains("has no table sec_base"),
+        "{e}"
+    );
+    assert_eq!(dst.sql("SHOW TABLES"), "");
+    // sec_base without one of the ids: refused before the swap.
+    sec_base(&dst, &ids[1..]);
+    let before = dst.state();
+    let e = restore(&bundle, &dst).await.unwrap_err();
+    assert!(
+        zsso::error::chain(&e).contains("reference sec_base rows that the target does not have"),
+        "{e}"
+    );
+    same_text(&before, &dst.state());
+    // With every id: restored, the key pointing at the live sec_base.
+    dst.sql(&format!(
+        "INSERT INTO sec_base VALUES ({0}, 'sec {0}')",
+        ids[0]
+    ));
+    restore(&bundle, &dst).await.unwrap();
+    same_state(&src, &dst);
+    assert!(dst.sql("SHOW CREATE TABLE zato_sso_linked_auth").contains("CONSTRAINT `fk_sso_linked_base_id` FOREIGN KEY (`auth_id`) REFERENCES `sec_base` (`id`) ON DELETE CASCADE"));
+    src.drop_now();
+    dst.drop_now();
+}

@@ -33,6 +33,9 @@ pub struct Capabilities {
     pub atomic_restore: bool,
     /// Returns true if and only if the database has standalone sequences.
     pub sequences: bool,
+    /// Returns true if and only if the database keeps foreign keys as constraints that its
+    /// rows must satisfy (not SQLite, whose keys are declarations a restore may leave broken).
+    pub enforces_foreign_keys: bool,
     /// Returns true if and only if a dependent's foreign key can be dropped and recreated
     /// around a restore ([`Restorer::detach_dependent`]).
     pub detach_dependents: bool,

@@ -625,11 +625,16 @@ fn lost_objects<'a>(old: &'a Table, new: &Table) -> Vec<(&'static str, &'a str)>
     out
 }
 
-/// How many orphans each (table, parent) pair has, for parents inside the restored set.
-fn orphan_counts(orphans: &[Orphan], set: &[(String, u64)]) -> BTreeMap<(String, String), usize> {
+/// How many orphans each (table, parent) pair has, for parents inside the restored set (or,
+/// with `inside` false, outside it).
+fn orphan_counts(
+    orphans: &[Orphan],
+    set: &[(String, u64)],
+    inside: bool,
+) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
     for o in orphans {
-        if set.iter().any(|(t, _)| t.eq_ignore_ascii_case(&o.parent)) {
+        if set.iter().any(|(t, _)| t.eq_ignore_ascii_case(&o.parent)) == inside {
             *out.entry((o.table.to_ascii_lowercase(), o.parent.to_ascii_lowercase()))
                 .or_insert(0) += 1;
         }
@@ -639,18 +644,36 @@ fn orphan_counts(orphans: &[Orphan], set: &[(String, u64)]) -> BTreeMap<(String,
 
 /// Rows whose parent is missing after the load: within the restored tables there must be
 /// exactly as many, per table and parent, as the source had (rows are compared by count, as
-/// row ids need not survive); a parent outside the restored tables (such as `sec_base`) is
-/// the target's business, and only reported.
+/// row ids need not survive). A parent outside the restored tables (such as `sec_base`) is
+/// the target's business: reported, or, where the database enforces foreign keys (`enforced`)
+/// and so keeps a constraint that the rows would break, refused beyond what the source had.
 fn check_orphans(
     orphans: &[Orphan],
     plan: &Plan,
     bundle: Option<&Bundle>,
+    enforced: bool,
     warnings: &mut Warnings<'_>,
 ) -> Result<()> {
-    let inside = orphan_counts(orphans, &plan.tables);
+    if enforced && let Some(b) = bundle {
+        let source = orphan_counts(&b.manifest.orphans, &plan.tables, false);
+        for ((table, parent), n) in orphan_counts(orphans, &plan.tables, false) {
+            let had = source
+                .get(&(table.clone(), parent.clone()))
+                .copied()
+                .unwrap_or(0);
+            if n > had {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "{n} rows of {table} reference {parent} rows that the target does not have (the source had {had}): its foreign key to {parent} would not hold; add those rows to {parent} first"
+                    ),
+                });
+            }
+        }
+    }
+    let inside = orphan_counts(orphans, &plan.tables, true);
     match bundle {
         Some(b) => {
-            let source = orphan_counts(&b.manifest.orphans, &plan.tables);
+            let source = orphan_counts(&b.manifest.orphans, &plan.tables, true);
             for ((table, parent), n) in &inside {
                 let had = source
                     .get(&(table.clone(), parent.clone()))
@@ -909,7 +932,8 @@ async fn load_and_check(
     restorer.check_triggers(&tables).await?;
     progress.step("checking foreign keys");
     let orphans = restorer.orphans(&tables).await?;
-    check_orphans(&orphans, plan, bundle, warnings)?;
+    let enforced = restorer.capabilities().enforces_foreign_keys;
+    check_orphans(&orphans, plan, bundle, enforced, warnings)?;
     let mut encrypted = None;
     if let Some(key) = key {
         progress.step("decrypting every encrypted value with the bundle's key1");

@@ -19,6 +19,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     transactional_ddl: false,
     atomic_restore: true,
     sequences: false,
+    enforces_foreign_keys: true,
     detach_dependents: false,
 };
 

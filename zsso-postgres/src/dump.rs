@@ -20,6 +20,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     transactional_ddl: true,
     atomic_restore: true,
     sequences: true,
+    enforces_foreign_keys: true,
     detach_dependents: true,
 };
 

@@ -19,6 +19,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     transactional_ddl: true,
     atomic_restore: true,
     sequences: false,
+    enforces_foreign_keys: false,
     detach_dependents: false,
 };
 
