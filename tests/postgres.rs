@@ -237,6 +237,15 @@ async fn psql_loads_the_dump_with_the_same_digests() {
     // Over an existing schema too.
     dst.load(&bundle.join("zato-sso-backup.sql")).unwrap();
     same_state(&src, &dst);
+    // A sequence moved back is what verify reports; one moved on is normal use.
+    dst.sql("SELECT setval('zato_sso_user_id_seq', 3); SELECT setval('zato_sso_sid_seq', 500);");
+    let v = verify(&bundle, &dst, None).await;
+    assert_eq!(
+        v.problems,
+        [
+            "sequence zato_sso_user_id_seq would next give 4, before the bundle's 16: new rows could take restored ids"
+        ]
+    );
     src.drop_now();
     dst.drop_now();
 }

@@ -297,6 +297,57 @@ impl VerifyReport {
     }
 }
 
+/// What is wrong with the live sequences against the bundle's: one missing, defined
+/// otherwise, or behind the bundle's state (its next value could be an id the bundle holds).
+/// A sequence ahead of the bundle is normal once the application has run.
+fn sequence_problems(
+    expected: &[crate::schema::Sequence],
+    live: &[crate::schema::Sequence],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in expected {
+        let Some(l) = live.iter().find(|l| l.name == e.name) else {
+            out.push(format!("sequence {} is missing", e.name));
+            continue;
+        };
+        let definition = |q: &crate::schema::Sequence| {
+            let mut q = q.clone();
+            q.last_value = 0;
+            q.is_called = false;
+            q
+        };
+        if definition(l) != definition(e) {
+            out.push(format!(
+                "sequence {} is defined otherwise than in the bundle",
+                e.name
+            ));
+        }
+        // The next value it gives, compared in the direction it counts.
+        let next = |q: &crate::schema::Sequence| {
+            i128::from(q.last_value)
+                + if q.is_called {
+                    i128::from(q.increment)
+                } else {
+                    0
+                }
+        };
+        let behind = if e.increment >= 0 {
+            next(l) < next(e)
+        } else {
+            next(l) > next(e)
+        };
+        if behind {
+            out.push(format!(
+                "sequence {} would next give {}, before the bundle's {}: new rows could take restored ids",
+                e.name,
+                next(l),
+                next(e)
+            ));
+        }
+    }
+    out
+}
+
 /// Compares a live database with a bundle: row counts and digests of every table; with a
 /// secrets.conf, that its key1 decrypts well_known_data and every encrypted value; with a
 /// login, the user's password.
@@ -374,6 +425,10 @@ pub async fn verify(
             "table {t} is in the database but not in the bundle"
         ));
     }
+    problems.extend(sequence_problems(
+        &m.schema.sequences,
+        &snap.schema.sequences,
+    ));
     let mut secrets_check = None;
     let mut login_check = None;
     if let Some(s) = secrets {
