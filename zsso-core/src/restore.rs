@@ -222,7 +222,9 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
 /// - The dump is untrusted: every statement passes [`guard::classify`] before anything runs.
 /// - A table outside the restored set that references one of its tables refuses the restore
 ///   before anything changes.
-/// - Everything runs in one transaction. Before commit every table is recounted and
+/// - Everything runs in one transaction (on a database whose DDL is not transactional, in
+///   tables of the restore's own that one atomic rename swaps in: see
+///   [`Capabilities::atomic_restore`](crate::backend::Capabilities)). Before commit every table is recounted and
 ///   re-digested (against the manifest, or against the dump's own row counts for a plain
 ///   dump), the foreign keys are checked, and with a key every encrypted value is decrypted.
 ///   Any failure rolls back: the target is as it was.

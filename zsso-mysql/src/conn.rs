@@ -7,6 +7,12 @@ use sqlx::{ConnectOptions, Connection, MySqlConnection};
 use std::str::FromStr;
 use zsso_core::{Error, Result};
 
+/// The URL parameters the driver understands (an unknown one would be ignored silently, so
+/// it is refused). The character set, collation and time zone are zsso's own.
+const DRIVER_PARAMETERS: &[&str] = &[
+    "ssl-mode", "sslmode", "ssl-ca", "sslca", "ssl-cert", "sslcert", "ssl-key", "sslkey", "socket",
+];
+
 /// A MySQL or MariaDB database.
 #[derive(Clone)]
 pub struct MysqlLocation {
@@ -31,6 +37,17 @@ impl MysqlLocation {
             .strip_prefix("mariadb://")
             .map(|r| format!("mysql://{r}"))
             .unwrap_or_else(|| url.to_string());
+        if let Some((_, query)) = driver_url.split_once('?') {
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                let k = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
+                if !DRIVER_PARAMETERS.contains(&k) {
+                    return Err(invalid(&format!(
+                        "unknown parameter `{k}` (zsso takes {})",
+                        DRIVER_PARAMETERS.join(", ")
+                    )));
+                }
+            }
+        }
         let options =
             MySqlConnectOptions::from_str(&driver_url).map_err(|e| invalid(&e.to_string()))?;
         let database = options
@@ -113,6 +130,9 @@ mod tests {
         assert!(!format!("{l:?}").contains("s3cret"));
         let l = MysqlLocation::parse("mariadb://root@127.0.0.1/test").unwrap();
         assert_eq!(l.database(), "test");
+        let e = MysqlLocation::parse("mysql://u:pw@h/d?x=1").unwrap_err();
+        assert!(e.to_string().contains("unknown parameter `x`"), "{e}");
+        assert!(MysqlLocation::parse("mysql://u@h/d?ssl-mode=required").is_ok());
         let e = MysqlLocation::parse("mysql://u:pw@h").unwrap_err();
         assert!(e.to_string().contains("no database"), "{e}");
         assert!(!e.to_string().contains("pw@"), "{e}");

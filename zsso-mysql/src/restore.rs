@@ -419,11 +419,17 @@ impl Restorer for MysqlRestorer {
                 .await;
         }
         // The swap: one statement, carried out whole or not at all.
-        self.run(
-            &format!("RENAME TABLE {}", moves.join(", ")),
-            "swapping the restored tables in",
-        )
-        .await?;
+        if let Err(e) = self
+            .run(
+                &format!("RENAME TABLE {}", moves.join(", ")),
+                "swapping the restored tables in (nothing live was changed)",
+            )
+            .await
+        {
+            // Nothing moved: remove the loaded tables now (the next run would otherwise).
+            let _ = self.rollback().await;
+            return Err(e);
+        }
         self.began = false;
         // The restore has happened; what is left is tidying up, which the next run redoes.
         let cleanup = async {

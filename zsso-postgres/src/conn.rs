@@ -8,6 +8,23 @@ use std::str::FromStr;
 use zsso_core::dialect::Dialect;
 use zsso_core::{Error, Result};
 
+/// The URL parameters the driver understands (an unknown one would be ignored silently, so
+/// it is refused: `sslmode=requir` must not connect without TLS).
+const DRIVER_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "application_name",
+    "options",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+];
+
 /// A PostgreSQL database and the schema that holds the SSO tables.
 #[derive(Clone)]
 pub struct PgLocation {
@@ -62,7 +79,14 @@ impl PgLocation {
                     }
                 }
                 _ if pair.is_empty() => {}
-                _ => rest.push(pair),
+                Some((k, _)) if DRIVER_PARAMETERS.contains(&k) => rest.push(pair),
+                _ => {
+                    let k = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
+                    return Err(invalid(&format!(
+                        "unknown parameter `{k}` (zsso takes schema and {})",
+                        DRIVER_PARAMETERS.join(", ")
+                    )));
+                }
             }
         }
         let driver_url = if rest.is_empty() {
@@ -166,6 +190,9 @@ mod tests {
             zsso_core::error::mask_url("postgres://u:pw@h/d"),
             "postgres://u:***@h/d"
         );
+        assert!(PgLocation::parse("postgres://u@h/d?schema=s&sslmode=require").is_ok());
+        let e = PgLocation::parse("postgres://u:pw@h/d?sslmod=require").unwrap_err();
+        assert!(e.to_string().contains("unknown parameter `sslmod`"), "{e}");
         let e = PgLocation::parse("postgres://u:pw@h/d?schema=").unwrap_err();
         assert!(!e.to_string().contains("pw@"), "{e}");
     }

@@ -202,9 +202,7 @@ fn table_options(rest: &[Token]) -> Verdict<()> {
 fn setting(c: &mut Cursor) -> Verdict<Kind> {
     c.eat_word("SESSION");
     if c.eat_word("NAMES") {
-        let ok = c.next().is_some_and(|t| t.is_word("utf8mb4"))
-            && (c.peek().is_none()
-                || (c.eat_word("COLLATE") && c.next().and_then(name_of).is_some()));
+        let ok = c.next().is_some_and(|t| t.is_word("utf8mb4"));
         if !ok || c.peek().is_some() {
             return Err("only `SET NAMES utf8mb4` is allowed".into());
         }
@@ -379,6 +377,10 @@ mod tests {
             ),
             ("# comment\nSET NAMES utf8mb4;", "unexpected character 0x23"),
             ("SET NAMES latin1;", "SET NAMES utf8mb4"),
+            (
+                "SET NAMES utf8mb4 COLLATE utf8mb4_bin;",
+                "SET NAMES utf8mb4",
+            ),
             ("SET sql_mode = 'ANSI_QUOTES';", "must be"),
             ("SET time_zone = 'SYSTEM';", "must be"),
             ("SET GLOBAL sql_mode = '';", "setting `global`"),

@@ -251,7 +251,7 @@ fn select(c: &mut Cursor) -> Verdict<Kind> {
                 && args[0] == Token::Symbol("(")
                 && text(1) == Some("search_path")
                 && args[2] == Token::Symbol(",")
-                && text(3).is_some()
+                && text(3).is_some_and(|v| !v.contains(','))
                 && args[4] == Token::Symbol(",")
                 && args[5].is_word("false")
                 && args[6] == Token::Symbol(")");
@@ -360,6 +360,14 @@ pub(super) fn classify(t: &[Token]) -> Verdict<Kind> {
             }
             if c.peek() == Some(&Token::Symbol("=")) {
                 c.next();
+            }
+            if name == "search_path" {
+                // One schema, as zsso writes it (a list could put other schemas first).
+                let one = matches!(c.rest(), [Token::Word(_) | Token::Quoted(_)]);
+                if !one {
+                    return Err("`search_path` must name one schema".into());
+                }
+                return Ok(Kind::Setting);
             }
             let value = setting_value(c.rest())?;
             check_setting(&name, &value)
@@ -676,6 +684,11 @@ mod tests {
             ("SET standard_conforming_strings = off;", "must be `on`"),
             ("SET client_encoding = 'LATIN1';", "must be `utf8`"),
             ("SET LOCAL search_path = x;", "SET LOCAL"),
+            ("SET search_path = pg_temp, public;", "one schema"),
+            (
+                "SELECT pg_catalog.set_config('search_path', 'evil, public', false);",
+                "only `set_config",
+            ),
             (
                 "SELECT pg_catalog.setval('sec_seq', 1, true);",
                 "not an SSO sequence",
