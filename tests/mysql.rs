@@ -6,6 +6,7 @@
 mod common;
 
 use common::my::{MyDb, fixture_dir};
+use common::{forge_dump, same_text};
 use std::path::{Path, PathBuf};
 use zsso::progress::Silent;
 use zsso::secrets::SecretsConf;
@@ -37,38 +38,8 @@ async fn verify(
         .unwrap()
 }
 
-fn same_text(a: &str, b: &str) {
-    if a != b {
-        let (i, (x, y)) = a
-            .lines()
-            .zip(b.lines())
-            .enumerate()
-            .find(|(_, (x, y))| x != y)
-            .unwrap_or((0, ("<lengths differ>", "")));
-        let cut = |s: &str| s.chars().take(300).collect::<String>();
-        panic!("states differ at line {i}:\n  {}\n  {}", cut(x), cut(y));
-    }
-}
-
 fn same_state(a: &MyDb, b: &MyDb) {
     same_text(&a.sso_state(), &b.sso_state());
-}
-
-/// Rewrites the dump of a bundle through `f` and makes the manifest vouch for the new bytes.
-fn forge_dump(bundle: &Path, f: impl FnOnce(String) -> String) {
-    let p = bundle.join("zato-sso-backup.sql");
-    let text = f(std::fs::read_to_string(&p).unwrap());
-    std::fs::write(&p, &text).unwrap();
-    let m = bundle.join("manifest.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
-    for e in v["files"].as_array_mut().unwrap() {
-        if e["name"] == "zato-sso-backup.sql" {
-            use sha2::Digest;
-            e["size"] = serde_json::json!(text.len());
-            e["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(text.as_bytes())));
-        }
-    }
-    std::fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
 }
 
 fn credentials() -> serde_json::Value {

@@ -6,6 +6,7 @@
 mod common;
 
 use common::pg::{PgDb, fixture_dir};
+use common::{forge_dump, same_text};
 use std::path::{Path, PathBuf};
 use zsso::progress::Silent;
 use zsso::restore::RestoreOptions;
@@ -51,39 +52,8 @@ fn same_state(a: &PgDb, b: &PgDb) {
     same_text(&a.state(), &b.state());
 }
 
-fn same_text(a: &str, b: &str) {
-    if a != b {
-        let (i, (x, y)) = a
-            .lines()
-            .zip(b.lines())
-            .enumerate()
-            .find(|(_, (x, y))| x != y)
-            .unwrap_or((0, ("<lengths differ>", "")));
-        let cut = |s: &str| s.chars().take(300).collect::<String>();
-        panic!("states differ at line {i}:\n  {}\n  {}", cut(x), cut(y));
-    }
-}
-
 fn credentials() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture_dir().join("credentials.json")).unwrap()).unwrap()
-}
-
-/// Rewrites the dump of a bundle through `f` and makes the manifest vouch for the new bytes,
-/// as an attacker who controls the whole bundle would.
-fn forge_dump(bundle: &Path, f: impl FnOnce(String) -> String) {
-    let p = bundle.join("zato-sso-backup.sql");
-    let text = f(std::fs::read_to_string(&p).unwrap());
-    std::fs::write(&p, &text).unwrap();
-    let m = bundle.join("manifest.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
-    for e in v["files"].as_array_mut().unwrap() {
-        if e["name"] == "zato-sso-backup.sql" {
-            use sha2::Digest;
-            e["size"] = serde_json::json!(text.len());
-            e["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(text.as_bytes())));
-        }
-    }
-    std::fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
 }
 
 #[tokio::test]

@@ -152,3 +152,35 @@ pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
+
+/// Rewrites the dump of a bundle through `f` and makes the manifest vouch for the new bytes,
+/// as an attacker who controls the whole bundle would.
+pub fn forge_dump(bundle: &Path, f: impl FnOnce(String) -> String) {
+    let p = bundle.join("zato-sso-backup.sql");
+    let text = f(std::fs::read_to_string(&p).unwrap());
+    std::fs::write(&p, &text).unwrap();
+    let m = bundle.join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+    for e in v["files"].as_array_mut().unwrap() {
+        if e["name"] == "zato-sso-backup.sql" {
+            use sha2::Digest;
+            e["size"] = serde_json::json!(text.len());
+            e["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(text.as_bytes())));
+        }
+    }
+    std::fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// Asserts two texts are equal, showing the first line that differs (not the whole text).
+pub fn same_text(a: &str, b: &str) {
+    if a != b {
+        let (i, (x, y)) = a
+            .lines()
+            .zip(b.lines())
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .unwrap_or((0, ("<lengths differ>", "")));
+        let cut = |s: &str| s.chars().take(300).collect::<String>();
+        panic!("states differ at line {i}:\n  {}\n  {}", cut(x), cut(y));
+    }
+}
