@@ -376,7 +376,7 @@ async fn failures_at_each_step_leave_the_live_tables_as_they_were() {
 }
 
 #[tokio::test]
-async fn a_dependent_table_refuses_the_restore_with_its_rows_intact() {
+async fn a_dependent_table_is_refused_or_kept_with_its_rows_and_key() {
     let test = "mysql_a_dependent_table";
     let Some(src) = MyDb::create(test, "my_dep_src") else {
         return;
@@ -401,11 +401,33 @@ async fn a_dependent_table_refuses_the_restore_with_its_rows_intact() {
         keep_dependents: true,
         ..Default::default()
     };
+    zsso::restore_url_with(&bundle, &dst.url, None, &keep, &Silent)
+        .await
+        .unwrap();
+    same_state(&src, &dst);
+    assert_eq!(
+        dst.sql("SELECT id, user_id FROM app_audit ORDER BY id"),
+        "1\t1\n2\t2\n"
+    );
+    let fk = "CONSTRAINT `app_audit_user_fk` FOREIGN KEY (`user_id`) REFERENCES `zato_sso_user` (`id`) ON DELETE CASCADE";
+    assert!(dst.sql("SHOW CREATE TABLE app_audit").contains(fk));
+    // The key works on the restored table: deleting a user cascades into app_audit.
+    dst.sql("DELETE FROM zato_sso_user WHERE id = 2");
+    assert_eq!(dst.sql("SELECT id FROM app_audit ORDER BY id"), "1\n");
+    assert!(
+        dst.databases_like(&format!("zsso_old_{}", dst.name))
+            .is_empty()
+    );
+    // A dependent row whose parent the bundle does not have: refused, nothing live changed.
+    dst.sql("SET foreign_key_checks = 0; INSERT INTO app_audit VALUES (3, 999)");
+    let before = dst.state();
     let e = zsso::restore_url_with(&bundle, &dst.url, None, &keep, &Silent)
         .await
         .unwrap_err();
     assert!(
-        e.to_string().contains("cannot keep dependent tables"),
+        zsso::error::chain(&e).contains(
+            "1 rows of app_audit reference zato_sso_user rows that the restored data does not have"
+        ),
         "{e}"
     );
     same_text(&before, &dst.state());

@@ -20,7 +20,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     atomic_restore: true,
     sequences: false,
     enforces_foreign_keys: true,
-    detach_dependents: false,
+    detach_dependents: true,
 };
 
 /// Reads the SSO tables of one MySQL or MariaDB database.

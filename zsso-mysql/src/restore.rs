@@ -43,6 +43,18 @@ pub struct MysqlRestorer {
     in_tx: bool,
     began: bool,
     fail_at: Option<FailAt>,
+    /// Dependent tables whose foreign keys are pointed at the restored tables after the swap.
+    kept: Vec<Kept>,
+}
+
+/// A foreign key of a table outside the set, kept around the restore.
+#[derive(Debug, Clone)]
+struct Kept {
+    dependent: Dependent,
+    /// `schema`.`table` of the dependent, as SQL.
+    table_sql: String,
+    columns: Vec<String>,
+    ref_columns: Vec<String>,
 }
 
 impl std::fmt::Debug for MysqlRestorer {
@@ -80,6 +92,7 @@ impl MysqlRestorer {
             in_tx: false,
             began: false,
             fail_at: None,
+            kept: Vec::new(),
         };
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
@@ -232,6 +245,9 @@ impl Restorer for MysqlRestorer {
             let (schema, table, parent): (String, String, String) = (r.get(0), r.get(1), r.get(2));
             let inside = schema == live && set.contains(&table);
             if set.contains(&parent) && !inside && schema != self.shadow && schema != self.old {
+                let constraint: String = r.get(3);
+                let definition =
+                    foreign_key_definition(&mut self.conn, &schema, &table, &constraint).await?;
                 out.push(Dependent {
                     table: if schema == live {
                         table
@@ -239,12 +255,89 @@ impl Restorer for MysqlRestorer {
                         format!("{schema}.{table}")
                     },
                     references: parent,
-                    constraint: Some(r.get(3)),
-                    definition: None,
+                    constraint: Some(constraint),
+                    definition: Some(definition),
                 });
             }
         }
         Ok(out)
+    }
+
+    async fn detach_dependent(&mut self, d: &Dependent) -> Result<()> {
+        // Nothing live changes before the swap: the key is only noted, to be pointed at the
+        // restored table after it.
+        let live = self.location.database().to_string();
+        let (schema, table) = match d.table.split_once('.') {
+            Some((s, t)) => (s.to_string(), t.to_string()),
+            None => (live, d.table.clone()),
+        };
+        let constraint = d.constraint.clone().unwrap_or_default();
+        let cols = sqlx::query(
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ? ORDER BY ORDINAL_POSITION",
+        )
+        .bind(&schema)
+        .bind(&table)
+        .bind(&constraint)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| db(format!("reading foreign key {constraint} of {}", d.table), e))?;
+        self.kept.push(Kept {
+            dependent: d.clone(),
+            table_sql: format!(
+                "{}.{}",
+                MYSQL.quote_ident(&schema),
+                MYSQL.quote_ident(&table)
+            ),
+            columns: cols.iter().map(|r| r.get(0)).collect(),
+            ref_columns: cols.iter().map(|r| r.get(1)).collect(),
+        });
+        Ok(())
+    }
+
+    async fn reattach_dependent(&mut self, d: &Dependent) -> Result<()> {
+        // Before the swap: every row of the dependent must find its parent among the restored
+        // rows, or the restore is refused with nothing live changed.
+        self.end_tx().await?;
+        let Some(k) = self.kept.iter().find(|k| k.dependent == *d).cloned() else {
+            return Err(Error::Usage(format!("{} was not kept", d.table)));
+        };
+        let fk = ForeignKey {
+            name: d.constraint.clone(),
+            columns: k.columns.clone(),
+            ref_table: d.references.clone(),
+            ref_columns: k.ref_columns.clone(),
+            on_delete: String::new(),
+            on_update: String::new(),
+        };
+        let parent = format!(
+            "{}.{}",
+            MYSQL.quote_ident(&self.shadow),
+            MYSQL.quote_ident(&d.references)
+        );
+        let sql = MYSQL
+            .select_without_parent("COUNT(*)", "zsso_dependent", &fk, &parent)
+            .replacen(
+                "FROM `zsso_dependent` c",
+                &format!("FROM {} c", k.table_sql),
+                1,
+            );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db(format!("checking the rows of {}", d.table), e))?;
+        if n > 0 {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{n} rows of {} reference {} rows that the restored data does not have: its foreign key {} would not hold",
+                    d.table,
+                    d.references,
+                    d.constraint.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
     }
 
     async fn begin(&mut self, set: &[String]) -> Result<()> {
@@ -431,11 +524,39 @@ impl Restorer for MysqlRestorer {
             return Err(e);
         }
         self.began = false;
+        self.run(&format!("USE {}", q(&live)), "using the live database")
+            .await?;
+        // The kept foreign keys followed the replaced tables out: point them at the restored
+        // ones (checked before the swap; with foreign_key_checks off this changes only the
+        // definition).
+        for k in std::mem::take(&mut self.kept) {
+            let name = k.dependent.constraint.clone().unwrap_or_default();
+            let definition = k.dependent.definition.clone().unwrap_or_default();
+            let drop = format!("ALTER TABLE {} DROP FOREIGN KEY {}", k.table_sql, q(&name));
+            let add = format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {definition}",
+                k.table_sql,
+                q(&name)
+            );
+            for sql in [drop, add] {
+                if let Err(e) = self
+                    .run(&sql, "pointing a kept foreign key at the restored tables")
+                    .await
+                {
+                    return Err(Error::AfterCommit {
+                        what: format!(
+                            "the restored tables are in place, and foreign key {name} of {} still points at the replaced ones in {}: run `{sql}` by hand (the replaced tables are kept until then)",
+                            k.dependent.table, self.old
+                        ),
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
         // The restore has happened; what is left is tidying up, which the next run redoes.
         let cleanup = async {
-            self.run(&format!("USE {}", q(&live)), "using the live database")
-                .await?;
             self.clear_leftovers().await?;
+
             self.run(
                 "DO RELEASE_LOCK(CONCAT('zsso-restore:', DATABASE()))",
                 "releasing the lock",
@@ -468,4 +589,38 @@ impl Restorer for MysqlRestorer {
         let _ = self.conn.ping().await;
         Ok(())
     }
+}
+
+/// The definition of foreign key `name` of `schema`.`table` as `SHOW CREATE TABLE` prints it,
+/// after its `CONSTRAINT` name.
+async fn foreign_key_definition(
+    conn: &mut MySqlConnection,
+    schema: &str,
+    table: &str,
+    name: &str,
+) -> Result<String> {
+    let q = |s: &str| MYSQL.quote_ident(s);
+    let show = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SHOW CREATE TABLE {}.{}",
+        q(schema),
+        q(table)
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| db(format!("reading the definition of {schema}.{table}"), e))?;
+    let bytes = show
+        .try_get_unchecked::<Vec<u8>, _>(1)
+        .map_err(|e| db("reading a definition", e))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let prefix = format!("CONSTRAINT {} ", q(name));
+    text.lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .find(|d| d.starts_with("FOREIGN KEY"))
+        .map(|d| d.trim_end_matches(',').to_string())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "foreign key {name} of {schema}.{table} was not found in its definition"
+            ))
+        })
 }
