@@ -570,6 +570,39 @@ async fn zatos_foreign_key_to_sec_base_needs_the_table_and_its_rows() {
         "{e}"
     );
     assert_eq!(dst.sql("SHOW TABLES"), "");
+    assert!(
+        zsso::error::chain(&e).contains("--leave-out-fk fk_sso_linked_base_id"),
+        "{e}"
+    );
+    // Told to leave that key out: restored without it, everything else as in the source.
+    let leave = zsso::restore::RestoreOptions {
+        leave_out_fks: vec!["fk_sso_linked_base_id".into()],
+        ..Default::default()
+    };
+    let r = zsso::restore_url_with(&bundle, &dst.url, None, &leave, &Silent)
+        .await
+        .unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("fk_sso_linked_base_id")),
+        "{:?}",
+        r.warnings
+    );
+    let create = dst.sql("SHOW CREATE TABLE zato_sso_linked_auth");
+    assert!(
+        !create.contains("fk_sso_linked_base_id` FOREIGN KEY"),
+        "{create}"
+    );
+    assert!(
+        create.contains("KEY `fk_sso_linked_base_id` (`auth_id`)"),
+        "the index stays: {create}"
+    );
+    assert_eq!(
+        dst.sql("SELECT COUNT(*) FROM zato_sso_linked_auth"),
+        src.sql("SELECT COUNT(*) FROM zato_sso_linked_auth")
+    );
+    dst.sql("SET foreign_key_checks = 0; DROP TABLE zato_sso_group, zato_sso_user, zato_sso_user_group, zato_sso_session, zato_sso_attr, zato_sso_linked_auth, zato_sso_password_reset");
     // sec_base without one of the ids: refused before the swap.
     sec_base(&dst, &ids[1..]);
     let before = dst.state();

@@ -157,6 +157,13 @@ pub trait Restorer: Send {
     ///   of `set` only, whatever its text says: the database itself enforces it where it can.
     async fn begin(&mut self, set: &[String]) -> Result<()>;
 
+    /// Foreign keys that the dump's `CREATE TABLE` statements declare and the restore leaves
+    /// out, by name (called before [`Restorer::begin`]; only a backend whose dumps declare
+    /// foreign keys inside `CREATE TABLE` needs it).
+    fn leave_out_foreign_keys(&mut self, names: &[String]) {
+        let _ = names;
+    }
+
     /// Drops a table inside the transaction; with enforcement off, nothing cascades.
     async fn drop_table(&mut self, table: &str) -> Result<()>;
 

@@ -136,6 +136,13 @@ pub trait Dialect: Send + Sync {
         )
     }
 
+    /// `create_sql` without the foreign key `name` it declares inline (for a restore that
+    /// leaves it out). Default: unchanged, for dialects that add foreign keys separately.
+    fn strip_foreign_key(&self, create_sql: &str, name: &str) -> String {
+        let _ = name;
+        create_sql.to_string()
+    }
+
     /// The most rows one INSERT holds. Default: 500.
     fn batch_rows(&self) -> usize {
         500

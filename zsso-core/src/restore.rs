@@ -148,6 +148,11 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
                     return Err(refuse(format!("creates {table} a second time")));
                 }
                 plan.tables.push((table.clone(), 0));
+                for (name, parent) in guard::inline_foreign_keys(&stmt.tokens) {
+                    if !is_sso_table(&parent) {
+                        plan.external_fks.push((table.clone(), name, parent));
+                    }
+                }
             }
             Kind::Insert { table, rows } => match plan.rows_mut(table) {
                 Some(r) => *r += rows,
@@ -422,6 +427,7 @@ pub async fn restore(
         }
     }
     let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
+    restorer.leave_out_foreign_keys(&options.leave_out_fks);
     restorer.begin(&set).await?;
     let mut ran = 0u64;
     let result = async {
@@ -563,9 +569,12 @@ impl<R: std::io::BufRead + Send> CopySource for DumpCopy<'_, R> {
 }
 
 /// `table` as the manifest describes it, less the foreign keys left out by name.
-fn without_fks(table: &Table, left_out: &[String]) -> Table {
+fn without_fks(table: &Table, left_out: &[String], dialect: &dyn crate::dialect::Dialect) -> Table {
     let mut t = table.clone();
     let out = |n: &str| left_out.iter().any(|l| l == n);
+    for name in left_out {
+        t.create_sql = dialect.strip_foreign_key(&t.create_sql, name);
+    }
     t.constraints
         .retain(|c| !(c.is_foreign_key() && out(&c.name)));
     t.foreign_keys
@@ -889,8 +898,10 @@ async fn load_and_check(
             }
         }
         if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t))
-            && let Some(what) =
-                schema_difference(&without_fks(expected, &options.leave_out_fks), &live)
+            && let Some(what) = schema_difference(
+                &without_fks(expected, &options.leave_out_fks, restorer.dialect()),
+                &live,
+            )
         {
             return Err(Error::Mismatch {
                 table: t.clone(),

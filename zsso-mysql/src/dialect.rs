@@ -69,6 +69,29 @@ impl Dialect for MysqlDialect {
         }
     }
 
+    fn strip_foreign_key(&self, create_sql: &str, name: &str) -> String {
+        // `SHOW CREATE TABLE` puts each constraint on a line of its own; the line before the
+        // closing one loses its comma when the removed line was the last.
+        let prefix = format!("CONSTRAINT {} FOREIGN KEY ", self.quote_ident(name));
+        let mut lines: Vec<&str> = create_sql.lines().collect();
+        let Some(at) = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(&prefix))
+        else {
+            return create_sql.to_string();
+        };
+        lines.remove(at);
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        if at > 0
+            && out.get(at).is_some_and(|l| l.starts_with(')'))
+            && let Some(prev) = out.get_mut(at - 1)
+            && let Some(p) = prev.strip_suffix(',')
+        {
+            *prev = p.to_string();
+        }
+        out.join("\n")
+    }
+
     fn dump_prologue(&self) -> String {
         format!("{}SET foreign_key_checks = 0;\n", session_sql())
     }
@@ -104,5 +127,11 @@ mod tests {
         assert_eq!(lit(Value::Real(0.1)), "1e-1");
         assert_eq!(lit(Value::Integer(i64::MIN)), "-9223372036854775808");
         assert_eq!(MYSQL.quote_ident("a`b"), "`a``b`");
+        let t = "CREATE TABLE `t` (\n  `a` int,\n  KEY `f` (`a`),\n  CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `sec_base` (`id`)\n) ENGINE=InnoDB";
+        assert_eq!(
+            MYSQL.strip_foreign_key(t, "f"),
+            "CREATE TABLE `t` (\n  `a` int,\n  KEY `f` (`a`)\n) ENGINE=InnoDB"
+        );
+        assert_eq!(MYSQL.strip_foreign_key(t, "g"), t);
     }
 }

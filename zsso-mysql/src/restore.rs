@@ -45,6 +45,8 @@ pub struct MysqlRestorer {
     fail_at: Option<FailAt>,
     /// Dependent tables whose foreign keys are pointed at the restored tables after the swap.
     kept: Vec<Kept>,
+    /// Foreign keys of the dump left out of the restore.
+    left_out: Vec<String>,
 }
 
 /// A foreign key of a table outside the set, kept around the restore.
@@ -93,6 +95,7 @@ impl MysqlRestorer {
             began: false,
             fail_at: None,
             kept: Vec::new(),
+            left_out: Vec::new(),
         };
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
@@ -387,6 +390,10 @@ impl Restorer for MysqlRestorer {
         .await
     }
 
+    fn leave_out_foreign_keys(&mut self, names: &[String]) {
+        self.left_out = names.to_vec();
+    }
+
     async fn drop_table(&mut self, _table: &str) -> Result<()> {
         // The live table stays as it is until the swap replaces it.
         Ok(())
@@ -400,7 +407,11 @@ impl Restorer for MysqlRestorer {
             .to_ascii_uppercase();
         let sql = if head == "CREATE" {
             self.end_tx().await?;
-            self.qualify_outside_references(sql).await?
+            let mut sql = sql.to_string();
+            for name in &self.left_out {
+                sql = MYSQL.strip_foreign_key(&sql, name);
+            }
+            self.qualify_outside_references(&sql).await?
         } else {
             if head == "INSERT" && !self.in_tx {
                 self.run("START TRANSACTION", "starting to load the rows")

@@ -573,6 +573,33 @@ fn classify_tokens(t: &[Token]) -> std::result::Result<Kind, String> {
     }
 }
 
+/// The foreign keys that a `CREATE TABLE` declares with `CONSTRAINT name FOREIGN KEY ...
+/// REFERENCES parent`, as (name, parent).
+pub fn inline_foreign_keys(tokens: &[Token]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !t.is_word("CONSTRAINT") {
+            continue;
+        }
+        let (Some(name), true, true) = (
+            tokens.get(i + 1).and_then(Token::name),
+            tokens.get(i + 2).is_some_and(|t| t.is_word("FOREIGN")),
+            tokens.get(i + 3).is_some_and(|t| t.is_word("KEY")),
+        ) else {
+            continue;
+        };
+        let parent = tokens[i + 4..]
+            .iter()
+            .position(|t| t.is_word("REFERENCES"))
+            .and_then(|r| tokens.get(i + 5 + r))
+            .and_then(Token::name);
+        if let Some(p) = parent {
+            out.push((name.to_string(), p.to_string()));
+        }
+    }
+    out
+}
+
 /// The columns of a trigger's `UPDATE OF a, b` event, if it has one, from its tokens.
 pub fn trigger_update_of(tokens: &[Token]) -> Option<Vec<String>> {
     let on = tokens.iter().position(|t| t.is_word("ON"))?;
