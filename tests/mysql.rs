@@ -318,6 +318,13 @@ async fn failures_at_each_step_leave_the_live_tables_as_they_were() {
         );
         same_text(&before, &dst.state());
     }
+    // A value changed in the dump (the file's checksum made to match, the row digests not):
+    // the load succeeds and the check before the swap refuses it.
+    let changed = copy("changed");
+    forge_dump(&changed, |d| d.replacen("'approved'", "'approvex'", 1));
+    let e = restore(&changed, &dst).await.unwrap_err();
+    assert!(zsso::error::chain(&e).contains("digest differs"), "{e}");
+    same_text(&before, &dst.state());
     // A bad row half-way through the load (a duplicate primary key): the load into the
     // restore's own database fails, and the live tables never changed.
     let dup = copy("duplicate");

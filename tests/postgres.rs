@@ -339,6 +339,13 @@ async fn bad_bundles_foreign_statements_and_failing_rows_leave_the_target_unchan
         );
         same_text(&before, &dst.state());
     }
+    // A value changed in the dump (the file's checksum made to match, the row digests not):
+    // loaded, then refused by the re-digest before commit.
+    let changed = copy("changed");
+    forge_dump(&changed, |d| d.replacen("\tapproved\t", "\tapprovex\t", 1));
+    let e = restore(&changed, &dst).await.unwrap_err();
+    assert!(zsso::error::chain(&e).contains("digest differs"), "{e}");
+    same_text(&before, &dst.state());
     // A row that fails half-way through the load (a value the column cannot take), and a
     // duplicate key that fails when the key is built after the data: rolled back.
     let bad_row = copy("bad-row");
