@@ -243,8 +243,8 @@ async fn every_kind_of_value_postgresql_holds_round_trips() {
            ARRAY['a,b', NULL, '"q"', ''], '1 year 2 mons 3 days 04:05:06.789', 'ab', 'a'),
           (9223372036854775807, NULL, '', 5e-324, 'Infinity', 'NaN', false, 'infinity', '-infinity', '2000-01-01 00:00:00+00',
            '9999-12-31', 'null', 'null', '', NULL, '{{}}', '-1 days', '', ''),
-          (0, 'null', 'null', -0.0, '-Infinity', -0.0, NULL, '1999-12-31 23:59:59.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-          (1, '\N', '\x41\x42', 'NaN', 1.17549435e-38, 0, NULL, '2024-01-01 00:00:00.1', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          (0, 'null', 'null', '-0'::float8, '-Infinity', -0.0, NULL, '1999-12-31 23:59:59.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          (1, '\N', '\x41\x42', 'NaN', '-0'::float4, 0, NULL, '2024-01-01 00:00:00.1', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
           (2, '{long}', '{long}', 1.7976931348623157e308, 3.4028235e38, 1e-10, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"#
     ));
     let tmp = tempfile::tempdir().unwrap();
@@ -261,6 +261,16 @@ async fn every_kind_of_value_postgresql_holds_round_trips() {
     assert_eq!(before, dst.sql(show));
     same_state(&src, &dst);
     let bits = "SELECT string_agg(float8send(f8)::text || float4send(f4)::text, ',' ORDER BY \"Id\") FROM zato_sso_kinds";
+    assert_eq!(
+        src.sql("SELECT float8send(f8)::text FROM zato_sso_kinds WHERE \"Id\" = 0"),
+        "\\x8000000000000000\n",
+        "the source holds -0 as double precision"
+    );
+    assert_eq!(
+        src.sql("SELECT float4send(f4)::text FROM zato_sso_kinds WHERE \"Id\" = 1"),
+        "\\x80000000\n",
+        "the source holds -0 as real"
+    );
     assert_eq!(
         src.sql(bits),
         dst.sql(bits),
@@ -322,6 +332,18 @@ async fn bad_bundles_foreign_statements_and_failing_rows_leave_the_target_unchan
             "session_replication_role",
         ),
         ("COMMIT;\n", "transaction control"),
+        (
+            "COPY zato_sso_user (id) FROM stdin -- x\r; COMMIT; DROP TABLE sec_base; --\n;\n\\.\n",
+            "carriage return",
+        ),
+        (
+            "CREATE TABLE zato_sso_evil (a int -- \r DEFAULT pg_read_file('/etc/passwd')\n);\n",
+            "carriage return",
+        ),
+        (
+            "INSERT INTO zato_sso_user VALUES (1e+sleep(5));\n",
+            "followed by a letter",
+        ),
     ];
     for (i, (stmt, want)) in cases.iter().enumerate() {
         let b = copy(&format!("foreign{i}"));
@@ -669,4 +691,28 @@ async fn identity_and_serial_columns_keep_their_sequences() {
     src.drop_now();
     dst.drop_now();
     via.drop_now();
+}
+
+#[tokio::test]
+async fn a_schema_whose_functions_could_stand_in_for_built_ins_is_refused() {
+    let test = "a_schema_whose_functions_could_stand_in";
+    let Some(src) = PgDb::create(test, "shadowfn_src") else {
+        return;
+    };
+    let Some(dst) = PgDb::create(test, "shadowfn_dst") else {
+        return;
+    };
+    src.load_fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("b");
+    backup(&src, &bundle).await;
+    // A lower(varchar) in the target schema would be chosen over pg_catalog.lower(text) for a
+    // varchar argument, and run with the restorer's privileges.
+    dst.sql("CREATE FUNCTION public.lower(character varying) RETURNS text LANGUAGE sql AS 'SELECT ''pwned''::text'");
+    let before = dst.state();
+    let e = restore(&bundle, &dst).await.unwrap_err().to_string();
+    assert!(e.contains("schema public defines lower"), "{e}");
+    same_text(&before, &dst.state());
+    src.drop_now();
+    dst.drop_now();
 }

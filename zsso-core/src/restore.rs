@@ -179,7 +179,7 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
                 }
                 plan.sequences.push(name.clone());
             }
-            Kind::Copy { table, columns } => {
+            Kind::Copy { table, columns, .. } => {
                 if plan.rows_mut(table).is_none() {
                     return Err(refuse(format!(
                         "copies into {table} before (or without) creating it"
@@ -804,7 +804,22 @@ async fn load_and_check(
                 }
             }
         }
-        if let Kind::Copy { table, columns } = &kind {
+        if let Kind::Copy {
+            table,
+            columns,
+            names,
+        } = &kind
+        {
+            // The statement that runs is built from what the guard read, not taken from the
+            // dump's text (COPY goes over the simple protocol, which runs every statement of
+            // a text).
+            let d = restorer.dialect();
+            let cols: Vec<String> = names.iter().map(|n| d.quote_ident(n)).collect();
+            let copy_sql = format!(
+                "COPY {} ({}) FROM stdin",
+                d.quote_ident(table),
+                cols.join(", ")
+            );
             let mut data = DumpCopy {
                 r: &mut r,
                 columns: *columns,
@@ -812,7 +827,7 @@ async fn load_and_check(
                 done: false,
             };
             let took = restorer
-                .copy_in(&stmt.text, &mut data)
+                .copy_in(&copy_sql, &mut data)
                 .await
                 .map_err(at_line)?;
             let rows = r.copy_rows();

@@ -177,6 +177,20 @@ pub fn definition_statements(sql: &str, what: &str, cfg: LexerConfig) -> Result<
     Ok(out)
 }
 
+/// The tokens of `sql`, which must be exactly one statement ending with `;`.
+pub fn tokens_of(sql: &str, cfg: LexerConfig) -> Result<Vec<Token>> {
+    let mut r = StatementReader::new(sql.as_bytes(), Path::new("statement"), cfg);
+    let first = r.next_statement()?;
+    match (first, r.next_statement()?) {
+        (Some(s), None) => Ok(s.tokens),
+        _ => Err(Error::Dump {
+            path: "statement".into(),
+            line: 1,
+            reason: "expected exactly one statement".into(),
+        }),
+    }
+}
+
 /// A reader that hashes and counts every byte that passes through it.
 pub struct HashingReader<R> {
     inner: R,
@@ -330,6 +344,14 @@ impl<R: BufRead> StatementReader<R> {
                         if c == b'\n' {
                             break;
                         }
+                        if c == b'\r' && self.peek()? != Some(b'\n') {
+                            // PostgreSQL ends the comment here, SQLite and MySQL do not: what
+                            // follows would be read differently.
+                            return Err(self.err(
+                                self.line,
+                                "a carriage return inside a `--` comment is not allowed",
+                            ));
+                        }
                         if c == 0 {
                             // SQLite stops reading at a NUL: what follows would not be what
                             // was checked.
@@ -454,17 +476,59 @@ impl<R: BufRead> StatementReader<R> {
         String::from_utf8(w).map_err(|_| self.err(self.line, "identifier is not valid UTF-8"))
     }
 
+    fn digits(&mut self) -> Result<usize> {
+        let mut n = 0;
+        while let Some(c) = self.peek()?
+            && c.is_ascii_digit()
+        {
+            self.next()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The rest of a number, strictly: `0x` hex digits, or digits, an optional fraction and
+    /// an optional exponent. A name character right after it is refused: databases differ on
+    /// what `1e`, `1abc` or `1e+x` mean (MySQL reads some as names), so the guard could not
+    /// know.
     fn number_tail(&mut self, first: u8) -> Result<()> {
-        let mut prev = first;
-        while let Some(c) = self.peek()? {
-            let exp_sign =
-                (c == b'+' || c == b'-') && (prev == b'e' || prev == b'E') && first != b'0';
-            if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign {
+        let line = self.line;
+        if first == b'0' && matches!(self.peek()?, Some(b'x' | b'X')) {
+            self.next()?;
+            while let Some(c) = self.peek()?
+                && c.is_ascii_hexdigit()
+            {
                 self.next()?;
-                prev = c;
-            } else {
-                break;
             }
+        } else {
+            if first != b'.' {
+                self.digits()?;
+                if self.peek()? == Some(b'.') {
+                    self.next()?;
+                    self.digits()?;
+                }
+            } else {
+                self.digits()?;
+            }
+            if matches!(self.peek()?, Some(b'e' | b'E')) {
+                let sign = matches!(self.peek_at(1)?, Some(b'+' | b'-'));
+                let digit_at = if sign { 2 } else { 1 };
+                if matches!(self.peek_at(digit_at)?, Some(b'0'..=b'9')) {
+                    self.next()?;
+                    if sign {
+                        self.next()?;
+                    }
+                    self.digits()?;
+                }
+            }
+        }
+        if let Some(c) = self.peek()?
+            && (c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80)
+        {
+            return Err(self.err(
+                line,
+                "a number directly followed by a letter is not allowed (databases read it differently)",
+            ));
         }
         Ok(())
     }
@@ -940,6 +1004,31 @@ mod tests {
         );
         assert!(split("COMMIT\0;").is_err());
         assert_eq!(split("INSERT INTO t VALUES('a\0b');").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn numbers_and_comments_that_databases_read_differently_are_refused() {
+        for bad in [
+            "INSERT INTO t VALUES(1e+sleep(5));",
+            "INSERT INTO t VALUES(1db.f());",
+            "SELECT 1abc;",
+            "-- x\rDROP TABLE t;\nCOMMIT;",
+        ] {
+            assert!(split(bad).is_err(), "{bad}");
+        }
+        let ok = split("INSERT INTO t VALUES(1,-2.5,1e10,1.5e-3,.5,0x1F,3.,1e);").unwrap_err();
+        assert!(
+            ok.to_string().contains("followed by a letter"),
+            "`1e` alone: {ok}"
+        );
+        let s =
+            split("INSERT INTO t VALUES(1,-2.5,1e10,1.5E-3,.5,0x1F,3.);\n-- a comment\r\nCOMMIT;")
+                .unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s[0].tokens.iter().filter(|t| **t == Token::Number).count(),
+            7
+        );
     }
 
     #[test]

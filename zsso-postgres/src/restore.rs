@@ -121,6 +121,32 @@ impl Restorer for PgRestorer {
     }
 
     async fn begin(&mut self, set: &[String]) -> Result<()> {
+        // Defaults, CHECKs and index expressions of the dump call built-in functions by their
+        // bare names; a function or operator of the target schema could be chosen instead
+        // (CVE-2018-1058) and run with the restorer's privileges.
+        let names: Vec<String> = zsso_core::guard::postgres_call_names()
+            .map(str::to_string)
+            .collect();
+        let shadowing: Vec<String> = sqlx::query_scalar(
+            "SELECT p.proname::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = ANY($2) \
+             UNION SELECT 'operator ' || o.oprname FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace \
+             WHERE n.nspname = $1 ORDER BY 1",
+        )
+        .bind(self.location.schema())
+        .bind(&names)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| db("looking for functions that could stand in for built-in ones", e))?;
+        if !shadowing.is_empty() {
+            return Err(Error::Refused {
+                reason: format!(
+                    "schema {} defines {}, which the dump's definitions would call in place of PostgreSQL's own: restore into a schema without them",
+                    self.location.schema(),
+                    shadowing.join(", ")
+                ),
+            });
+        }
         self.run("BEGIN", "starting the transaction").await?;
         // The tables being replaced are locked for the whole restore: nobody reads a
         // half-restored table, and nothing changes them in between.

@@ -15,6 +15,16 @@ use std::path::Path;
 mod mysql;
 mod postgres;
 
+/// The names a PostgreSQL dump may call, or use before `(` as keywords and types: a function
+/// of one of these names in the target schema could take the place of the built-in one (the
+/// restorer refuses such a schema).
+pub fn postgres_call_names() -> impl Iterator<Item = &'static str> {
+    postgres::ALLOWED_FUNCTIONS
+        .iter()
+        .chain(postgres::NOT_CALLS)
+        .copied()
+}
+
 pub use mysql::SQL_MODE as MYSQL_SQL_MODE;
 
 /// What a statement that passed the guard does.
@@ -87,6 +97,8 @@ pub enum Kind {
         table: String,
         /// How many columns each data line has.
         columns: usize,
+        /// The columns, in order.
+        names: Vec<String>,
     },
     /// `ALTER TABLE [ONLY] table ADD CONSTRAINT name ...`.
     AddConstraint {

@@ -14,7 +14,7 @@ use crate::sqlscan::Token;
 type Verdict<T> = std::result::Result<T, String>;
 
 /// Functions a definition may call.
-const ALLOWED_FUNCTIONS: &[&str] = &[
+pub const ALLOWED_FUNCTIONS: &[&str] = &[
     "nextval",
     "lower",
     "upper",
@@ -47,7 +47,7 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
 
 /// Words that a `(` may follow without being a function call: keywords, type names that take
 /// modifiers, and index access methods.
-const NOT_CALLS: &[&str] = &[
+pub const NOT_CALLS: &[&str] = &[
     "check",
     "key",
     "unique",
@@ -98,6 +98,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("datestyle", Some("iso, ymd")),
     ("intervalstyle", Some("postgres")),
     ("timezone", Some("utc")),
+    ("bytea_output", Some("hex")),
     ("search_path", None),
     ("extra_float_digits", None),
     ("check_function_bodies", None),
@@ -498,12 +499,12 @@ pub(super) fn classify(t: &[Token]) -> Verdict<Kind> {
             if c.next() != Some(&Token::Symbol("(")) {
                 return Err("COPY must list its columns".into());
             }
-            let mut columns = 0;
+            let mut names = Vec::new();
             loop {
-                if c.next().and_then(ident).is_none() {
+                let Some(n) = c.next().and_then(ident) else {
                     return Err("malformed column list in COPY".into());
-                }
-                columns += 1;
+                };
+                names.push(n);
                 match c.next() {
                     Some(Token::Symbol(",")) => continue,
                     Some(Token::Symbol(")")) => break,
@@ -515,7 +516,11 @@ pub(super) fn classify(t: &[Token]) -> Verdict<Kind> {
             }
             c.end()
                 .map_err(|e| format!("{e}: COPY options are not allowed (text format only)"))?;
-            Ok(Kind::Copy { table, columns })
+            Ok(Kind::Copy {
+                table,
+                columns: names.len(),
+                names,
+            })
         }
         "begin" | "start" | "commit" | "end" | "rollback" | "savepoint" | "release" => Err(
             "transaction control is not allowed: the restore runs as one transaction (and `psql -1` would end early)"
@@ -615,7 +620,8 @@ mod tests {
             k[10],
             Kind::Copy {
                 table: "zato_sso_user".into(),
-                columns: 3
+                columns: 3,
+                names: vec!["id".into(), "name".into(), "tags".into()]
             }
         );
         assert_eq!(
