@@ -593,7 +593,8 @@ impl<R: BufRead> StatementReader<R> {
                 self.number_tail(c)?;
                 Ok(Token::Number)
             }
-            b'.' if matches!(self.peek()?, Some(b'0'..=b'9')) => {
+            // MySQL reads `name.123` as a qualified name: there a `.` is always a symbol.
+            b'.' if !self.cfg.mysql && matches!(self.peek()?, Some(b'0'..=b'9')) => {
                 self.number_tail(c)?;
                 Ok(Token::Number)
             }

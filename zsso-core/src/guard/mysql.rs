@@ -96,6 +96,8 @@ const TABLE_DENIED: &[&str] = &[
     "select",
     "ignore",
     "replace",
+    "table",
+    "values",
 ];
 
 /// Settings a dump may make, each with the one value zsso writes.
@@ -110,7 +112,33 @@ fn name_of(t: &Token) -> Option<&str> {
     t.name()
 }
 
+/// For each token, whether it sits directly inside the column list of a key
+/// (`KEY `n` (...)`, `PRIMARY KEY (...)`, `UNIQUE KEY `n` (...)`), where `name`(191) is a
+/// prefix length rather than a call.
+fn in_key_list(tokens: &[Token]) -> Vec<bool> {
+    let mut out = vec![false; tokens.len()];
+    let mut stack: Vec<bool> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::Symbol("(") => {
+                let before = |k: usize| i.checked_sub(k).and_then(|p| tokens.get(p));
+                let key_word =
+                    |t: Option<&Token>| t.is_some_and(|t| t.is_word("KEY") || t.is_word("INDEX"));
+                let key = key_word(before(1))
+                    || (matches!(before(1), Some(Token::Quoted(_))) && key_word(before(2)));
+                stack.push(key);
+            }
+            Token::Symbol(")") => {
+                stack.pop();
+            }
+            _ => out[i] = stack.last().copied().unwrap_or(false),
+        }
+    }
+    out
+}
+
 fn calls(tokens: &[Token]) -> Verdict<()> {
+    let key_list = in_key_list(tokens);
     for (i, t) in tokens.iter().enumerate() {
         if tokens.get(i + 1) == Some(&Token::Symbol(".")) && t.name().is_some() {
             return Err(format!(
@@ -130,7 +158,8 @@ fn calls(tokens: &[Token]) -> Verdict<()> {
         match t {
             Token::Quoted(_) => {
                 // A prefix length, `name`(191), or the name before a column list.
-                let prefix = tokens.get(i + 2) == Some(&Token::Number)
+                let prefix = key_list[i]
+                    && tokens.get(i + 2) == Some(&Token::Number)
                     && tokens.get(i + 3) == Some(&Token::Symbol(")"));
                 if !(prefix || names_object) {
                     return Err(format!(

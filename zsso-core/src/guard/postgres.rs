@@ -196,6 +196,24 @@ fn calls(tokens: &[Token]) -> Verdict<()> {
         if !ALLOWED_FUNCTIONS.contains(&name.as_str()) {
             return Err(format!("function `{name}` is not allowed in a definition"));
         }
+        if name == "nextval" {
+            // Only an SSO sequence: another would move on with every row.
+            let arg = match tokens.get(i + 2) {
+                Some(Token::Str(Some(s))) => Some(sequence_name(s)?),
+                _ => None,
+            };
+            let closed = match tokens.get(i + 3) {
+                Some(Token::Symbol(")")) => true,
+                Some(Token::Symbol("::")) => {
+                    tokens.get(i + 4).is_some_and(|t| t.is_word("regclass"))
+                        && tokens.get(i + 5) == Some(&Token::Symbol(")"))
+                }
+                _ => false,
+            };
+            if arg.is_none() || !closed {
+                return Err("`nextval` must name an SSO sequence as a string".into());
+            }
+        }
     }
     Ok(())
 }
@@ -471,6 +489,19 @@ pub(super) fn classify(t: &[Token]) -> Verdict<Kind> {
             ];
             if !kinds.iter().any(|k| c.eat_words(k)) {
                 return Err("a constraint must be PRIMARY KEY, UNIQUE, CHECK, FOREIGN KEY or EXCLUDE".into());
+            }
+            // One action: ALTER TABLE would run a comma-separated list of them (INHERIT,
+            // OWNER TO, DISABLE TRIGGER...).
+            let mut depth = 0usize;
+            for t in rest {
+                match t {
+                    Token::Symbol("(") => depth += 1,
+                    Token::Symbol(")") => depth = depth.saturating_sub(1),
+                    Token::Symbol(",") if depth == 0 => {
+                        return Err("one constraint per ALTER TABLE (a `,` would add other actions)".into());
+                    }
+                    _ => {}
+                }
             }
             let mut references = None;
             if let Some(r) = rest.iter().position(|t| t.is_word("REFERENCES")) {
