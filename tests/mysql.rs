@@ -30,12 +30,7 @@ async fn verify(
     db: &MyDb,
     login: Option<(&str, &str)>,
 ) -> zsso::verify::VerifyReport {
-    let b = zsso::bundle::Bundle::open(bundle).unwrap();
-    let s = SecretsConf::read(secrets_path()).unwrap();
-    let mut d = zsso::open_dumper(&db.url).await.unwrap();
-    zsso::verify::verify(&b, d.as_mut(), Some(&s), login, &Silent)
-        .await
-        .unwrap()
+    common::verify_url(bundle, &db.url, &secrets_path(), login).await
 }
 
 fn same_state(a: &MyDb, b: &MyDb) {
@@ -43,7 +38,7 @@ fn same_state(a: &MyDb, b: &MyDb) {
 }
 
 fn credentials() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(fixture_dir().join("credentials.json")).unwrap()).unwrap()
+    common::credentials_in(&fixture_dir())
 }
 
 #[tokio::test]

@@ -39,12 +39,7 @@ async fn verify(
     db: &PgDb,
     login: Option<(&str, &str)>,
 ) -> zsso::verify::VerifyReport {
-    let b = zsso::bundle::Bundle::open(bundle).unwrap();
-    let s = SecretsConf::read(secrets_path()).unwrap();
-    let mut d = zsso::open_dumper(&db.url).await.unwrap();
-    zsso::verify::verify(&b, d.as_mut(), Some(&s), login, &Silent)
-        .await
-        .unwrap()
+    common::verify_url(bundle, &db.url, &secrets_path(), login).await
 }
 
 /// The two databases hold the same SSO state; on a difference, shows the first differing line.
@@ -53,7 +48,7 @@ fn same_state(a: &PgDb, b: &PgDb) {
 }
 
 fn credentials() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(fixture_dir().join("credentials.json")).unwrap()).unwrap()
+    common::credentials_in(&fixture_dir())
 }
 
 #[tokio::test]

@@ -184,3 +184,24 @@ pub fn same_text(a: &str, b: &str) {
         panic!("states differ at line {i}:\n  {}\n  {}", cut(x), cut(y));
     }
 }
+
+/// `zsso verify` of the database at `url` against `bundle`, with `secrets` and an optional
+/// login, through the library.
+pub async fn verify_url(
+    bundle: &Path,
+    url: &str,
+    secrets: &Path,
+    login: Option<(&str, &str)>,
+) -> zsso::verify::VerifyReport {
+    let b = zsso::bundle::Bundle::open(bundle).unwrap();
+    let s = zsso::secrets::SecretsConf::read(secrets).unwrap();
+    let mut d = zsso::open_dumper(url).await.unwrap();
+    zsso::verify::verify(&b, d.as_mut(), Some(&s), login, &zsso::progress::Silent)
+        .await
+        .unwrap()
+}
+
+/// The credentials.json of a fixture directory.
+pub fn credentials_in(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("credentials.json")).unwrap()).unwrap()
+}

@@ -108,7 +108,7 @@ pub trait Dialect: Send + Sync {
     }
 
     /// `SELECT what FROM table c` for the rows of `table` whose non-null key in `fk` has no
-    /// parent row in `parent` (the referenced table, as this dialect should name it).
+    /// parent row in `parent`; both tables are given as SQL (quoted, qualified where needed).
     fn select_without_parent(
         &self,
         what: &str,
@@ -129,8 +129,7 @@ pub trait Dialect: Send + Sync {
             .map(|(k, r)| format!("p.{} = c.{}", q(r), q(k)))
             .collect();
         format!(
-            "SELECT {what} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
-            q(table),
+            "SELECT {what} FROM {table} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
             not_null.join(" AND "),
             joined.join(" AND ")
         )

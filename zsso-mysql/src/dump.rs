@@ -83,13 +83,7 @@ pub(crate) async fn orphans(
             };
             let parent = format!("{}.{}", q(&parent_db(&fk.ref_table)), q(&fk.ref_table));
             let qualified = format!("{}.{}", q(database), q(&t.name));
-            let sql = MYSQL
-                .select_without_parent(&id, &t.name, fk, &parent)
-                .replacen(
-                    &format!("FROM {} c", q(&t.name)),
-                    &format!("FROM {qualified} c"),
-                    1,
-                );
+            let sql = MYSQL.select_without_parent(&id, &qualified, fk, &parent);
             let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .persistent(false)
                 .fetch_all(&mut *conn)

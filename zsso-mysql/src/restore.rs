@@ -319,13 +319,7 @@ impl Restorer for MysqlRestorer {
             MYSQL.quote_ident(&self.shadow),
             MYSQL.quote_ident(&d.references)
         );
-        let sql = MYSQL
-            .select_without_parent("COUNT(*)", "zsso_dependent", &fk, &parent)
-            .replacen(
-                "FROM `zsso_dependent` c",
-                &format!("FROM {} c", k.table_sql),
-                1,
-            );
+        let sql = MYSQL.select_without_parent("COUNT(*)", &k.table_sql, &fk, &parent);
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .persistent(false)
             .fetch_one(&mut self.conn)
@@ -493,7 +487,7 @@ impl Restorer for MysqlRestorer {
             MYSQL.quote_ident(&(self.parent_db())(&fk.ref_table)),
             MYSQL.quote_ident(&fk.ref_table)
         );
-        let sql = MYSQL.select_without_parent("COUNT(*)", table, fk, &parent);
+        let sql = MYSQL.select_without_parent("COUNT(*)", &MYSQL.quote_ident(table), fk, &parent);
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .persistent(false)
             .fetch_one(&mut self.conn)

@@ -148,7 +148,7 @@ pub(crate) async fn orphans(conn: &mut PgConnection, tables: &[Table]) -> Result
             } else {
                 "NULL::text".into()
             };
-            let sql = POSTGRES.select_without_parent(&id, &t.name, fk, &q(&fk.ref_table));
+            let sql = POSTGRES.select_without_parent(&id, &q(&t.name), fk, &q(&fk.ref_table));
             let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut *conn)
                 .await

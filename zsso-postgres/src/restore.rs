@@ -245,7 +245,8 @@ impl Restorer for PgRestorer {
 
     async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
         let parent = POSTGRES.quote_ident(&fk.ref_table);
-        let sql = POSTGRES.select_without_parent("count(*)", table, fk, &parent);
+        let sql =
+            POSTGRES.select_without_parent("count(*)", &POSTGRES.quote_ident(table), fk, &parent);
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut self.conn)
             .await
