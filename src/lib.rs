@@ -292,7 +292,61 @@ pub async fn restore_at(
 ) -> Result<restore::RestoreReport> {
     let source = restore::RestoreSource::open(source)?;
     let mut restorer = open_restorer_at(location).await?;
+    if let restore::RestoreSource::Bundle(b) = &source
+        && b.manifest.source.dialect != restorer.dialect().name()
+    {
+        // Another dialect: converted into a bundle for the target first, in a private
+        // directory that goes away afterwards, then restored as any bundle is.
+        let from = dialect_named(&b.manifest.source.dialect).ok_or_else(|| {
+            Error::Usage(format!(
+                "the bundle holds a {} dump, which this build cannot read",
+                b.manifest.source.dialect
+            ))
+        })?;
+        let cross = cross::Cross::new(b, from, restorer.dialect(), options.cross)?;
+        let tmp = tempfile::Builder::new()
+            .prefix("zsso-convert-")
+            .tempdir()
+            .map_err(|e| {
+                Error::io(
+                    "cannot create a directory for the conversion",
+                    &std::env::temp_dir(),
+                    e,
+                )
+            })?;
+        let out = tmp.path().join("bundle");
+        let (plan, converted) = cross::convert(&cross, &out, progress).await?;
+        let source = restore::RestoreSource::open(&converted.bundle)?;
+        let mut report =
+            restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await?;
+        let mut warnings: Vec<String> = plan.extras.clone();
+        warnings.extend(plan.filled.iter().cloned());
+        warnings.extend(
+            converted
+                .warnings
+                .iter()
+                .filter(|w| !w.contains("not installed"))
+                .cloned(),
+        );
+        warnings.append(&mut report.warnings);
+        report.warnings = warnings;
+        report.conversion = Some(plan);
+        return Ok(report);
+    }
     restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await
+}
+
+/// The dialect of that name (as a manifest records it), if this build has its backend.
+pub fn dialect_named(name: &str) -> Option<&'static dyn dialect::Dialect> {
+    match name {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Some(&zsso_sqlite::dialect::SQLITE),
+        #[cfg(feature = "postgres")]
+        "postgresql" => Some(&zsso_postgres::dialect::POSTGRES),
+        #[cfg(feature = "mysql")]
+        "mysql" => Some(&zsso_mysql::dialect::MYSQL),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

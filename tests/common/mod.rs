@@ -4,6 +4,7 @@
 
 pub mod my;
 pub mod pg;
+pub mod reference;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -97,6 +97,10 @@ pub struct RestoreArgs {
     /// fk_sso_linked_base_id to sec_base, when the target lacks that table or its rows.
     #[arg(long, value_name = "NAME")]
     pub leave_out_fk: Vec<String>,
+    /// For a bundle of another database restored into MySQL: drop the microseconds of
+    /// datetimes (MySQL's DATETIME, as Zato creates it, has none) instead of refusing them.
+    #[arg(long)]
+    pub allow_lost_microseconds: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -288,6 +292,9 @@ async fn restore(a: RestoreArgs, progress: &StderrProgress) -> Result<Outcome> {
     let options = zsso::restore::RestoreOptions {
         keep_dependents: a.keep_dependents,
         leave_out_fks: a.leave_out_fk.clone(),
+        cross: zsso::cross::CrossOptions {
+            drop_microseconds: a.allow_lost_microseconds,
+        },
     };
     let report = zsso::restore_at(
         &a.source,

@@ -85,6 +85,9 @@ pub struct SourceSnapshot {
     /// Statements the dump starts with after the dialect's prologue, such as PostgreSQL's
     /// `SET search_path`, each ending with `;` and a newline.
     pub prologue: String,
+    /// For a snapshot of a bundle converted from another dialect: from which, and what
+    /// changed.
+    pub conversion: Option<crate::cross::ConversionInfo>,
 }
 
 /// Reads the SSO tables of one database inside one read snapshot on one connection.

@@ -374,6 +374,7 @@ pub async fn backup(
         secrets: secrets_info,
         encrypted,
         schema,
+        conversion: snap.conversion.clone(),
     };
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Usage(format!("cannot encode the manifest: {e}")))?;

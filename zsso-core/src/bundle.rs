@@ -64,6 +64,9 @@ pub struct Manifest {
     pub encrypted: Option<crate::verify::EncryptedCheck>,
     /// The SSO tables as the source's catalogue describes them.
     pub schema: Schema,
+    /// For a bundle converted from another dialect: from which, and what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<crate::cross::ConversionInfo>,
 }
 
 /// The tool that wrote a bundle.

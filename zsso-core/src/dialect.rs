@@ -3,6 +3,7 @@
 //! The trait has the standard SQL defaults; each backend overrides what differs in its
 //! `dialect` file.
 
+use crate::backend::RowSink;
 use crate::error::Result;
 use crate::schema::{ForeignKey, Sequence, Table};
 use crate::sqlscan::LexerConfig;
@@ -142,6 +143,31 @@ pub trait Dialect: Send + Sync {
         create_sql.to_string()
     }
 
+    /// Reads back the rows of one `INSERT` statement that a dump of this dialect holds for
+    /// `table` (as [`Dialect::insert_prefix`] and [`Dialect::write_literal`] wrote it), giving
+    /// each row to `sink`; returns how many rows it held.
+    ///
+    /// # Behavior
+    /// - Every value comes back with the storage type and bits it was written with.
+    /// - Anything that is not exactly what this dialect writes is refused with a reason.
+    fn decode_insert(&self, sql: &str, table: &Table, sink: &mut dyn RowSink) -> Result<u64> {
+        let _ = (sql, table, sink);
+        Err(crate::Error::Usage(format!(
+            "the {} dialect does not read INSERT statements back",
+            self.name()
+        )))
+    }
+
+    /// Reads back one line of `COPY` data (without its newline) that a dump of this dialect
+    /// holds for `table`, into `values`.
+    fn decode_copy_line(&self, line: &[u8], table: &Table, values: &mut Vec<Value>) -> Result<()> {
+        let _ = (line, table, values);
+        Err(crate::Error::Usage(format!(
+            "the {} dialect does not read COPY data back",
+            self.name()
+        )))
+    }
+
     /// The most rows one INSERT holds. Default: 500.
     fn batch_rows(&self) -> usize {
         500
@@ -151,5 +177,133 @@ pub trait Dialect: Send + Sync {
     /// [`Dialect::batch_rows`]. Default: 1 MiB.
     fn batch_bytes(&self) -> usize {
         1 << 20
+    }
+}
+
+/// A cursor over the text of one statement, for reading back the literals a dialect wrote.
+#[derive(Debug)]
+pub struct Cursor<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    /// The byte offset of the cursor.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The next byte, if any.
+    pub fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    /// Returns true if and only if the text continues with `s`, which is then consumed.
+    pub fn eat(&mut self, s: &str) -> bool {
+        if self.text[self.pos..].starts_with(s.as_bytes()) {
+            self.pos += s.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes and returns the longest run of bytes for which `f` holds.
+    pub fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a [u8] {
+        let start = self.pos;
+        while self.pos < self.text.len() && f(self.text[self.pos]) {
+            self.pos += 1;
+        }
+        &self.text[start..self.pos]
+    }
+
+    /// Consumes the bytes up to the next `end` byte and that byte; returns the bytes before
+    /// it, or `None` (consuming nothing) if there is none.
+    pub fn until(&mut self, end: u8) -> Option<&'a [u8]> {
+        let at = self.text[self.pos..].iter().position(|&b| b == end)?;
+        let out = &self.text[self.pos..self.pos + at];
+        self.pos += at + 1;
+        Some(out)
+    }
+
+    /// Consumes `X'<hex>'` (either case) and returns the bytes.
+    pub fn hex_literal(&mut self) -> Option<Vec<u8>> {
+        let start = self.pos;
+        if !(self.eat("X'") || self.eat("x'")) {
+            return None;
+        }
+        match self.until(b'\'').and_then(|h| hex::decode(h).ok()) {
+            Some(b) => Some(b),
+            None => {
+                self.pos = start;
+                None
+            }
+        }
+    }
+}
+
+/// Reads the rows of an INSERT that [`Dialect::insert_prefix`] and a row writer made: the
+/// prefix, a newline, then `(v,v,...)` rows separated by `,` and a newline, then `;`. Each
+/// value is read by `literal`; returns the number of rows.
+pub fn read_insert_rows(
+    sql: &str,
+    prefix: &str,
+    columns: usize,
+    literal: &mut dyn FnMut(&mut Cursor<'_>) -> Option<Value>,
+    sink: &mut dyn RowSink,
+) -> Result<u64> {
+    let bad = |c: &Cursor<'_>, what: &str| {
+        crate::Error::Usage(format!(
+            "not an INSERT as zsso writes it: {what} at byte {} of the statement",
+            c.pos() + 1
+        ))
+    };
+    let mut c = Cursor::new(sql);
+    if !c.eat(prefix) || !c.eat("\n") {
+        return Err(bad(&c, "another table, column list or statement"));
+    }
+    let mut row: Vec<Value> = Vec::with_capacity(columns);
+    let mut rows = 0u64;
+    loop {
+        if !c.eat("(") {
+            return Err(bad(&c, "no '(' opening a row"));
+        }
+        row.clear();
+        loop {
+            match literal(&mut c) {
+                Some(v) => row.push(v),
+                None => return Err(bad(&c, "a value it does not write")),
+            }
+            if c.eat(",") {
+                continue;
+            }
+            if c.eat(")") {
+                break;
+            }
+            return Err(bad(&c, "no ',' or ')' after a value"));
+        }
+        if row.len() != columns {
+            return Err(bad(
+                &c,
+                &format!("a row of {} values for {columns} columns", row.len()),
+            ));
+        }
+        sink.row(&row)?;
+        rows += 1;
+        if c.eat(",\n") {
+            continue;
+        }
+        if c.eat(";") && c.peek().is_none() {
+            return Ok(rows);
+        }
+        return Err(bad(&c, "no ',' or ';' after a row"));
     }
 }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod backup;
 pub mod bundle;
 pub mod catalogue;
+pub mod cross;
 pub mod dialect;
 pub mod digest;
 pub mod guard;

@@ -59,6 +59,8 @@ pub struct RestoreOptions {
     /// Foreign keys of the dump to tables outside the set (such as Zato's
     /// `fk_sso_linked_base_id` to `sec_base`) that are left out of the restore, by name.
     pub leave_out_fks: Vec<String>,
+    /// The losses allowed when the bundle is of another dialect than the target.
+    pub cross: crate::cross::CrossOptions,
 }
 
 /// What a restore did.
@@ -81,6 +83,8 @@ pub struct RestoreReport {
     pub secrets: Option<InstalledSecrets>,
     /// Things the user should know.
     pub warnings: Vec<String>,
+    /// For a bundle of another dialect: what its conversion for the target did.
+    pub conversion: Option<crate::cross::CrossPlan>,
 }
 
 /// Where a secrets.conf was installed.
@@ -271,7 +275,7 @@ pub async fn restore(
         && b.manifest.source.dialect != restorer.dialect().name()
     {
         return Err(Error::Usage(format!(
-            "the bundle holds a {} dump and the target is {}: restoring across databases is not supported",
+            "the bundle holds a {} dump and the target is {}: convert it first (zsso::cross; `zsso restore` does it)",
             b.manifest.source.dialect,
             restorer.dialect().name()
         )));
@@ -512,6 +516,7 @@ pub async fn restore(
         encrypted,
         secrets: installed,
         warnings: warnings.into_vec(),
+        conversion: None,
     })
 }
 
@@ -912,7 +917,23 @@ async fn load_and_check(
                 }
             }
         }
+        let converted = bundle.is_some_and(|b| b.manifest.conversion.is_some());
         if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t))
+            && converted
+            && (!expected.column_names().eq(live.column_names())
+                || expected.primary_key != live.primary_key)
+        {
+            // A converted bundle's schema is Zato's for the target as zsso renders it, not
+            // as the target's catalogue prints it: its columns and key are what must hold.
+            return Err(Error::Mismatch {
+                table: t.clone(),
+                reason:
+                    "after loading, its columns or primary key differ from the converted bundle's"
+                        .into(),
+            });
+        }
+        if let Some(expected) = bundle.and_then(|b| b.manifest.schema.table(t))
+            && !converted
             && let Some(what) = schema_difference(
                 &without_fks(expected, &options.leave_out_fks, restorer.dialect()),
                 &live,

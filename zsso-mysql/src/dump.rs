@@ -154,6 +154,7 @@ impl Dumper for MysqlDumper {
             schema,
             warnings,
             prologue: String::new(),
+            conversion: None,
         })
     }
 

@@ -26,6 +26,25 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a column whose type `format_type` prints as `name` (a domain or an
+    /// array is read as text).
+    pub fn of_name(name: &str) -> Kind {
+        match name {
+            "boolean" => Kind::Bool,
+            "smallint" | "integer" | "bigint" | "oid" => Kind::Integer,
+            "real" | "double precision" => Kind::Real,
+            "bytea" => Kind::Bytes,
+            _ if !name.ends_with("[]")
+                && (name.starts_with("timestamp(")
+                    || name.starts_with("timestamp ")
+                    || name == "timestamp") =>
+            {
+                Kind::Timestamp
+            }
+            _ => Kind::Text,
+        }
+    }
+
     /// The kind of a column of the type with this OID (the base type, for a domain).
     pub fn of_type(oid: u32) -> Kind {
         match oid {
@@ -100,8 +119,9 @@ pub fn parse_field(field: &[u8], kind: Kind, scratch: &mut Vec<u8>) -> Result<Va
     let text = || std::str::from_utf8(scratch).map_err(|_| bad("number", field));
     Ok(match kind {
         Kind::Bool => match scratch.as_slice() {
-            b"t" => Value::Integer(1),
-            b"f" => Value::Integer(0),
+            // PostgreSQL prints `t` and `f`; zsso's dumps write the 1 and 0 it reads them as.
+            b"t" | b"1" => Value::Integer(1),
+            b"f" | b"0" => Value::Integer(0),
             _ => return Err(bad("boolean", field)),
         },
         Kind::Integer => Value::Integer(text()?.parse().map_err(|_| bad("integer", field))?),

@@ -4,6 +4,7 @@
 //! through the server's own input functions, exactly as `pg_dump` writes them, and load
 //! several times faster than INSERTs (figures in the README).
 
+use crate::copytext::{Kind, parse_line};
 use zsso_core::Result;
 use zsso_core::dialect::{Dialect, RowsStyle};
 use zsso_core::sqlscan::LexerConfig;
@@ -87,6 +88,21 @@ impl Dialect for PostgresDialect {
 
     fn rows_style(&self) -> RowsStyle {
         RowsStyle::Copy
+    }
+
+    fn decode_copy_line(
+        &self,
+        line: &[u8],
+        table: &zsso_core::schema::Table,
+        values: &mut Vec<Value>,
+    ) -> Result<()> {
+        let kinds: Vec<Kind> = table
+            .columns
+            .iter()
+            .map(|c| Kind::of_name(&c.data_type))
+            .collect();
+        let mut scratch = Vec::new();
+        parse_line(line, &kinds, values, &mut scratch)
     }
 
     fn write_copy_row(&self, values: &[Value], out: &mut String) -> Result<()> {

@@ -226,6 +226,7 @@ impl Dumper for PgDumper {
             schema: schema_model,
             warnings,
             prologue: search_path(&schema),
+            conversion: None,
         })
     }
 

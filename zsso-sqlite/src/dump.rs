@@ -188,6 +188,7 @@ impl Dumper for SqliteDumper {
             schema,
             warnings,
             prologue: String::new(),
+            conversion: None,
         })
     }
 

@@ -1,0 +1,794 @@
+//! Restoring a bundle into another kind of database.
+//!
+//! A bundle of one dialect is turned into a bundle of the target's dialect, and that one is
+//! restored as any bundle is, all or nothing. The conversion:
+//! - gives the target the schema Zato itself creates there ([`model`]), not a translation of
+//!   the source's DDL; columns and tables that Zato's schema does not have are carried over
+//!   in the closest faithful type, and listed;
+//! - reads every row of the source dump back exactly (its digest must equal the manifest's),
+//!   converts each value by the rules of [`convert`], and before anything is written finds
+//!   every value the target cannot hold, naming table, row and column;
+//! - moves PostgreSQL's sequences and MySQL's `AUTO_INCREMENT` past the restored ids (and
+//!   past the source's own counters).
+
+pub mod convert;
+pub mod model;
+
+use crate::backend::{Capabilities, Dumper, Orphan, RowSink, SourceSnapshot};
+use crate::backup::{self, BackupReport};
+use crate::bundle::Bundle;
+use crate::catalogue::is_sso_table;
+use crate::dialect::Dialect;
+use crate::digest::TableDigest;
+use crate::error::{Error, Result};
+use crate::guard::{self, Kind};
+use crate::progress::Progress;
+use crate::schema::{Schema, Table};
+use crate::secrets::SecretsConf;
+use crate::sqlscan::StatementReader;
+use crate::value::Value;
+use async_trait::async_trait;
+use convert::{Change, Fit};
+use model::{ColType, ColumnDef, ForeignKeyDef, IndexDef, TableDef};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// The losses a user allows a conversion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossOptions {
+    /// Drop the microseconds of datetimes that MySQL's `DATETIME` (as Zato creates it) cannot
+    /// hold, instead of refusing them.
+    pub drop_microseconds: bool,
+}
+
+/// A value the target cannot hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The table.
+    pub table: String,
+    /// The row, by its primary key (`id=5`).
+    pub row: String,
+    /// The column.
+    pub column: String,
+    /// Why the target cannot hold it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} column {}: {}",
+            self.table, self.row, self.column, self.reason
+        )
+    }
+}
+
+/// What the conversion changed, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversions {
+    /// Bytes SQLite held as BLOBs in text columns, now text.
+    pub blobs_to_text: u64,
+    /// PostgreSQL `\x...` hex texts of bytes, now the text they encode.
+    pub hex_to_text: u64,
+    /// Datetimes whose microseconds were dropped, as allowed.
+    pub microseconds_dropped: u64,
+}
+
+/// What a converted bundle's manifest records about its conversion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionInfo {
+    /// The dialect of the bundle it was converted from.
+    pub from_dialect: String,
+    /// The losses that were allowed.
+    pub options: CrossOptions,
+    /// What was changed.
+    pub conversions: Conversions,
+}
+
+/// One table as the target gets it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTable {
+    /// The name.
+    pub name: String,
+    /// The rows.
+    pub rows: u64,
+    /// The next id the target hands out after the restore (for tables with an id).
+    pub next_id: i64,
+    /// The statements that create it on the target.
+    pub statements: Vec<String>,
+    #[serde(skip)]
+    def: TableDef,
+    #[serde(skip)]
+    source: Table,
+    /// For each target column, the source column it comes from.
+    #[serde(skip)]
+    from: Vec<Option<usize>>,
+}
+
+/// What a conversion of a bundle into another dialect does, found without touching a
+/// database.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossPlan {
+    /// The bundle's dialect.
+    pub source: String,
+    /// The target's dialect.
+    pub target: String,
+    /// The tables, in the bundle's order.
+    pub tables: Vec<PlannedTable>,
+    /// PostgreSQL sequences the target gets: name and next value.
+    pub sequences: Vec<(String, i64)>,
+    /// Columns and tables that Zato's schema does not have, and how they are carried over.
+    pub extras: Vec<String>,
+    /// Columns of Zato's schema that the bundle does not have, and what they are filled with.
+    pub filled: Vec<String>,
+    /// What the conversion changes.
+    pub conversions: Conversions,
+    /// Every value the target cannot hold (the first [`MAX_PROBLEMS`]).
+    pub problems: Vec<Problem>,
+    /// How many problems there were in all.
+    pub problem_count: u64,
+    /// The allowed losses.
+    pub options: CrossOptions,
+}
+
+/// The most problems a plan lists one by one.
+pub const MAX_PROBLEMS: usize = 1000;
+
+impl CrossPlan {
+    /// The refusal to convert, listing every problem, or `Ok` if there is none.
+    pub fn refusal(&self) -> Result<()> {
+        if self.problem_count == 0 {
+            return Ok(());
+        }
+        let mut lines: Vec<String> = self.problems.iter().map(|p| format!("  {p}")).collect();
+        if self.problem_count > self.problems.len() as u64 {
+            lines.push(format!(
+                "  and {} more",
+                self.problem_count - self.problems.len() as u64
+            ));
+        }
+        Err(Error::Refused {
+            reason: format!(
+                "restore refused, nothing was changed: {} values of the {} bundle cannot be held by {} exactly:\n{}",
+                self.problem_count,
+                self.source,
+                self.target,
+                lines.join("\n")
+            ),
+        })
+    }
+}
+
+fn strip_prefix_len(col: &str) -> &str {
+    match col.split_once('(') {
+        Some((c, rest))
+            if rest.ends_with(')')
+                && rest[..rest.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            c
+        }
+        _ => col,
+    }
+}
+
+/// The target's definition of a source table, and where each column comes from.
+fn plan_table(
+    source: &Table,
+    source_dialect: &str,
+    set: &[String],
+    zato: &[TableDef],
+    extras: &mut Vec<String>,
+    filled: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) -> (TableDef, Vec<Option<usize>>) {
+    let find = |name: &str| {
+        source
+            .columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    };
+    let extra_col = |c: &crate::schema::Column| ColumnDef {
+        name: c.name.clone(),
+        ty: ColType::of_declared(source_dialect, &c.data_type),
+        nullable: c.nullable,
+        default_false: false,
+        extra: true,
+    };
+    let mut def = match zato
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(&source.name))
+    {
+        Some(t) => t.clone(),
+        None => {
+            let in_set = |t: &str| set.iter().any(|s| s.eq_ignore_ascii_case(t));
+            let columns: Vec<ColumnDef> = source.columns.iter().map(extra_col).collect();
+            let is_col = |c: &str| columns.iter().any(|k| k.name == c);
+            let mut indexes = Vec::new();
+            for (n, i) in source
+                .indexes
+                .iter()
+                .filter(|i| i.origin != "primary_key")
+                .enumerate()
+            {
+                let cols: Vec<(String, Option<u32>)> = i
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let bare = strip_prefix_len(c);
+                        let prefix = (bare != c.as_str())
+                            .then(|| c[bare.len() + 1..c.len() - 1].parse().ok())
+                            .flatten();
+                        (bare.to_string(), prefix)
+                    })
+                    .collect();
+                if !cols.iter().all(|(c, _)| is_col(c)) {
+                    extras.push(format!(
+                        "index {} of {} is on expressions and is not carried over",
+                        i.name, source.name
+                    ));
+                    continue;
+                }
+                let name = if i.name.starts_with("sqlite_autoindex_") {
+                    format!("{}_uq{}", source.name, n + 1)
+                } else {
+                    i.name.clone()
+                };
+                indexes.push(IndexDef {
+                    name,
+                    unique: i.unique,
+                    constraint: false,
+                    columns: cols,
+                });
+            }
+            let foreign_keys = source
+                .foreign_keys
+                .iter()
+                .filter(|f| f.columns.len() == 1 && in_set(&f.ref_table))
+                .map(|f| ForeignKeyDef {
+                    column: f.columns[0].clone(),
+                    ref_table: f.ref_table.clone(),
+                    ref_column: f.ref_columns[0].clone(),
+                    on_delete: f.on_delete.clone(),
+                })
+                .collect();
+            extras.push(format!(
+                "table {} is not in Zato's schema: it is carried over with its {} columns, primary key, indexes and foreign keys within the SSO tables",
+                source.name,
+                columns.len()
+            ));
+            TableDef {
+                name: source.name.clone(),
+                columns,
+                primary_key: source
+                    .primary_key
+                    .iter()
+                    .map(|c| strip_prefix_len(c).to_string())
+                    .collect(),
+                indexes,
+                foreign_keys,
+                sequence: None,
+                mysql_key_order: Vec::new(),
+                extra: true,
+            }
+        }
+    };
+    if !def.extra {
+        for c in &source.columns {
+            if def.column(&c.name).is_none() {
+                let e = extra_col(c);
+                extras.push(format!(
+                    "column {}.{} ({}) is not in Zato's schema: it is carried over as {}",
+                    source.name,
+                    c.name,
+                    c.data_type,
+                    e.ty.declared("the target")
+                ));
+                def.columns.push(e);
+            }
+        }
+    }
+    let mut from = Vec::new();
+    for c in &def.columns {
+        let at = find(&c.name);
+        if at.is_none() {
+            if c.default_false {
+                filled.push(format!(
+                    "{}.{} is not in the bundle: filled with false, its default",
+                    def.name, c.name
+                ));
+            } else if c.nullable {
+                filled.push(format!(
+                    "{}.{} is not in the bundle: filled with NULL",
+                    def.name, c.name
+                ));
+            } else {
+                problems.push(Problem {
+                    table: def.name.clone(),
+                    row: "every row".into(),
+                    column: c.name.clone(),
+                    reason: "the bundle has no such column, and Zato's schema has it NOT NULL without a default".into(),
+                });
+            }
+        }
+        from.push(at);
+    }
+    (def, from)
+}
+
+/// Reads back the rows of a bundle's dump, with the bundle's own dialect.
+struct DumpRows<'a> {
+    path: PathBuf,
+    dialect: &'static dyn Dialect,
+    tables: &'a [Table],
+}
+
+impl DumpRows<'_> {
+    /// Gives every row of the tables `wanted` says yes to, with the table's index.
+    fn scan(
+        &self,
+        wanted: &dyn Fn(usize) -> bool,
+        f: &mut (dyn FnMut(usize, &[Value]) -> Result<()> + Send),
+    ) -> Result<()> {
+        let file = File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        let mut r = StatementReader::new(
+            BufReader::with_capacity(1 << 20, file),
+            &self.path,
+            self.dialect.lexer(),
+        );
+        let index = |name: &str| {
+            self.tables
+                .iter()
+                .position(|t| t.name.eq_ignore_ascii_case(name))
+        };
+        let mut buf = Vec::new();
+        let mut values = Vec::new();
+        while let Some(stmt) = r.next_statement()? {
+            let kind = guard::classify(&stmt, &self.path, self.dialect.lexer().syntax)?;
+            let at_line = |e: Error| Error::Dump {
+                path: self.path.clone(),
+                line: stmt.line,
+                reason: crate::error::chain(&e),
+            };
+            match &kind {
+                Kind::Insert { table, .. } => {
+                    let Some(i) = index(table) else {
+                        return Err(at_line(Error::Usage(format!(
+                            "{table} is not in the manifest"
+                        ))));
+                    };
+                    if wanted(i) {
+                        let mut sink = |row: &[Value]| f(i, row);
+                        self.dialect
+                            .decode_insert(&stmt.text, &self.tables[i], &mut sink)
+                            .map_err(at_line)?;
+                    }
+                }
+                Kind::Copy { table, columns, .. } => {
+                    let i = index(table);
+                    loop {
+                        buf.clear();
+                        let more = r.read_copy_data(*columns, &mut buf, 1 << 20)?;
+                        if let Some(i) = i.filter(|&i| wanted(i)) {
+                            for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                                self.dialect
+                                    .decode_copy_line(line, &self.tables[i], &mut values)
+                                    .map_err(at_line)?;
+                                f(i, &values)?;
+                            }
+                        }
+                        if !more {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key of a row for messages: `id=5`, or its primary key's values.
+fn row_key(table: &Table, row: &[Value]) -> String {
+    let parts: Vec<String> = table
+        .primary_key
+        .iter()
+        .filter_map(|k| {
+            let i = table
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(strip_prefix_len(k)))?;
+            Some(format!(
+                "{k}={}",
+                row.get(i).map(Value::describe).unwrap_or_default()
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        "a row without a primary key".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+/// The next id the source hands out for `table`, from its sequence or `AUTO_INCREMENT`.
+fn source_next_id(bundle: &Bundle, source: &Table, def: &TableDef) -> i64 {
+    if let Some(q) = def
+        .sequence
+        .as_deref()
+        .and_then(|s| bundle.manifest.schema.sequence(s))
+    {
+        return if q.is_called {
+            q.last_value.saturating_add(1)
+        } else {
+            q.last_value
+        };
+    }
+    // MySQL: `AUTO_INCREMENT=N` among the table options after the last `)`.
+    source
+        .create_sql
+        .rsplit_once(')')
+        .and_then(|(_, opts)| {
+            opts.split_whitespace()
+                .find_map(|o| o.strip_prefix("AUTO_INCREMENT="))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The source dialect's reader and the target dialect's writer for one conversion.
+pub struct Cross<'a> {
+    bundle: &'a Bundle,
+    source: &'static dyn Dialect,
+    target: &'static dyn Dialect,
+    options: CrossOptions,
+}
+
+impl<'a> Cross<'a> {
+    /// A conversion of `bundle` (written by `source`) for a `target` database.
+    pub fn new(
+        bundle: &'a Bundle,
+        source: &'static dyn Dialect,
+        target: &'static dyn Dialect,
+        options: CrossOptions,
+    ) -> Result<Self> {
+        if bundle.manifest.source.dialect != source.name() {
+            return Err(Error::Usage(format!(
+                "the bundle holds a {} dump, not {}",
+                bundle.manifest.source.dialect,
+                source.name()
+            )));
+        }
+        Ok(Self {
+            bundle,
+            source,
+            target,
+            options,
+        })
+    }
+
+    fn info(&self, plan: &CrossPlan) -> ConversionInfo {
+        ConversionInfo {
+            from_dialect: self.source.name().into(),
+            options: self.options,
+            conversions: plan.conversions,
+        }
+    }
+
+    fn rows(&self) -> DumpRows<'_> {
+        DumpRows {
+            path: self.bundle.dump_path(),
+            dialect: self.source,
+            tables: &self.bundle.manifest.schema.tables,
+        }
+    }
+
+    /// Reads the whole bundle once and finds what the target gets and what it cannot hold.
+    ///
+    /// # Behavior
+    /// - Every row is read back and its table's digest compared with the manifest's: a dump
+    ///   that does not read back exactly is refused.
+    /// - Touches no database.
+    pub fn plan(&self, progress: &dyn Progress) -> Result<CrossPlan> {
+        let m = &self.bundle.manifest;
+        let set: Vec<String> = m.schema.tables.iter().map(|t| t.name.clone()).collect();
+        let zato = model::zato_tables();
+        let (mut extras, mut filled, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tables: Vec<PlannedTable> = Vec::new();
+        for t in &m.schema.tables {
+            if !is_sso_table(&t.name) {
+                return Err(Error::bundle(
+                    &self.bundle.dump_path(),
+                    format!("{} is not an SSO table", t.name),
+                ));
+            }
+            let (def, from) = plan_table(
+                t,
+                self.source.name(),
+                &set,
+                &zato,
+                &mut extras,
+                &mut filled,
+                &mut problems,
+            );
+            tables.push(PlannedTable {
+                name: t.name.clone(),
+                rows: 0,
+                next_id: 1,
+                statements: Vec::new(),
+                def,
+                source: t.clone(),
+                from,
+            });
+        }
+        let mut problem_count = problems.len() as u64;
+        let mut conversions = Conversions::default();
+        let mut digests: Vec<TableDigest> = vec![TableDigest::new(); tables.len()];
+        let mut max_ids: Vec<i64> = vec![0; tables.len()];
+        progress.step(&format!(
+            "reading every row of {} for {}",
+            self.bundle.dump_path().display(),
+            self.target.name()
+        ));
+        let mut converted = Vec::new();
+        self.rows().scan(&|_| true, &mut |i, row| {
+            digests[i].add(row);
+            let p = &tables[i];
+            let mut report = |column: &str, reason: String| {
+                problem_count += 1;
+                if problems.len() < MAX_PROBLEMS {
+                    problems.push(Problem {
+                        table: p.name.clone(),
+                        row: row_key(&p.source, row),
+                        column: column.to_string(),
+                        reason,
+                    });
+                }
+            };
+            self.convert_row(p, row, &mut converted, &mut conversions, &mut report);
+            if let Some(Value::Integer(id)) = id_column(&p.def).and_then(|k| converted.get(k)) {
+                max_ids[i] = max_ids[i].max(*id);
+            }
+            Ok(())
+        })?;
+        for (i, t) in tables.iter_mut().enumerate() {
+            let s = m.table(&t.name).ok_or_else(|| {
+                Error::bundle(
+                    &self.bundle.dump_path(),
+                    format!("{} is not in the manifest", t.name),
+                )
+            })?;
+            if digests[i].rows() != s.rows || digests[i].digest() != s.digest {
+                return Err(Error::bundle(
+                    &self.bundle.dump_path(),
+                    format!(
+                        "the rows of {} do not read back as the manifest records them ({} rows read, {} recorded, or a digest that differs)",
+                        t.name,
+                        digests[i].rows(),
+                        s.rows
+                    ),
+                ));
+            }
+            t.rows = s.rows;
+            t.next_id =
+                max_ids[i]
+                    .saturating_add(1)
+                    .max(source_next_id(self.bundle, &t.source, &t.def));
+        }
+        let mut sequences = Vec::new();
+        for t in &mut tables {
+            let rendered = model::render_table(&t.def, self.target.name(), t.next_id);
+            t.statements = statements(&rendered);
+            if self.target.name() == "postgresql"
+                && let Some(q) = &t.def.sequence
+            {
+                sequences.push((q.clone(), t.next_id));
+            }
+        }
+        Ok(CrossPlan {
+            source: self.source.name().into(),
+            target: self.target.name().into(),
+            tables,
+            sequences,
+            extras,
+            filled,
+            conversions,
+            problems,
+            problem_count,
+            options: self.options,
+        })
+    }
+
+    /// Converts one source row into `out`, in the target's column order, reporting what
+    /// the target cannot hold.
+    fn convert_row(
+        &self,
+        p: &PlannedTable,
+        row: &[Value],
+        out: &mut Vec<Value>,
+        conversions: &mut Conversions,
+        report: &mut dyn FnMut(&str, String),
+    ) {
+        out.clear();
+        for (c, from) in p.def.columns.iter().zip(&p.from) {
+            let v = match from {
+                Some(k) => {
+                    let (v, change) = convert::neutral(
+                        row[*k].clone(),
+                        self.source.name(),
+                        &p.name,
+                        &c.name,
+                        c.ty,
+                    );
+                    match change {
+                        Change::BlobToText => conversions.blobs_to_text += 1,
+                        Change::HexToText => conversions.hex_to_text += 1,
+                        Change::None => {}
+                    }
+                    v
+                }
+                None if c.default_false => Value::Integer(0),
+                None => Value::Null,
+            };
+            match convert::fit(
+                v,
+                self.target.name(),
+                c.ty,
+                c.nullable || from.is_none(),
+                self.options.drop_microseconds,
+            ) {
+                Ok(Fit::Exact(v)) => out.push(v),
+                Ok(Fit::MicrosecondsDropped(v)) => {
+                    conversions.microseconds_dropped += 1;
+                    out.push(v);
+                }
+                Err(reason) => {
+                    report(&c.name, reason);
+                    out.push(Value::Null);
+                }
+            }
+        }
+    }
+}
+
+fn id_column(def: &TableDef) -> Option<usize> {
+    match def.primary_key.as_slice() {
+        [k] => def
+            .columns
+            .iter()
+            .position(|c| c.name == *k && matches!(c.ty, ColType::Integer | ColType::BigInt)),
+        _ => None,
+    }
+}
+
+/// The statements that create a rendered table, in the order a dump runs them.
+fn statements(t: &Table) -> Vec<String> {
+    let mut out = vec![t.create_sql.clone()];
+    out.extend(
+        t.constraints
+            .iter()
+            .filter(|c| !c.is_foreign_key())
+            .map(|c| c.create_sql.clone()),
+    );
+    out.extend(t.indexes.iter().filter_map(|i| i.create_sql.clone()));
+    out.extend(
+        t.constraints
+            .iter()
+            .filter(|c| c.is_foreign_key())
+            .map(|c| c.create_sql.clone()),
+    );
+    out
+}
+
+/// A [`Dumper`] over a bundle of another dialect: what [`crate::backup::backup`] needs to
+/// write the converted bundle.
+struct CrossDumper<'a> {
+    cross: &'a Cross<'a>,
+    plan: &'a CrossPlan,
+}
+
+#[async_trait]
+impl Dumper for CrossDumper<'_> {
+    fn dialect(&self) -> &'static dyn Dialect {
+        self.cross.target
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            transactional_ddl: false,
+            atomic_restore: false,
+            sequences: false,
+            enforces_foreign_keys: false,
+            detach_dependents: false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "the {} bundle {}, converted for {}",
+            self.cross.source.name(),
+            self.cross.bundle.dir.display(),
+            self.cross.target.name()
+        )
+    }
+
+    async fn begin(&mut self) -> Result<SourceSnapshot> {
+        let target = self.cross.target.name();
+        let tables = self
+            .plan
+            .tables
+            .iter()
+            .map(|t| model::render_table(&t.def, target, t.next_id))
+            .collect();
+        let sequences = self
+            .plan
+            .sequences
+            .iter()
+            .map(|(name, next)| model::render_sequence(name, *next))
+            .collect();
+        Ok(SourceSnapshot {
+            server_version: self.cross.bundle.manifest.source.server_version.clone(),
+            schema: Schema { tables, sequences },
+            warnings: Vec::new(),
+            prologue: String::new(),
+            conversion: Some(self.cross.info(self.plan)),
+        })
+    }
+
+    async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
+        let Some(i) = self.plan.tables.iter().position(|t| t.name == table.name) else {
+            return Err(Error::Usage(format!("{} is not in the bundle", table.name)));
+        };
+        let p = &self.plan.tables[i];
+        let mut out = Vec::new();
+        let mut conversions = Conversions::default();
+        let mut failed: Option<String> = None;
+        self.cross.rows().scan(&|k| k == i, &mut |_, row| {
+            let mut report = |column: &str, reason: String| {
+                failed.get_or_insert_with(|| {
+                    format!(
+                        "{} {} column {column}: {reason}",
+                        p.name,
+                        row_key(&p.source, row)
+                    )
+                });
+            };
+            self.cross
+                .convert_row(p, row, &mut out, &mut conversions, &mut report);
+            if let Some(f) = failed.take() {
+                return Err(Error::Refused { reason: f });
+            }
+            sink.row(&out)
+        })
+    }
+
+    async fn orphans(&mut self, _tables: &[Table]) -> Result<Vec<Orphan>> {
+        Ok(self.cross.bundle.manifest.orphans.clone())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Converts the bundle into a new bundle `out` in the target's dialect (with the bundle's
+/// secrets.conf), refusing first if any value cannot be held exactly.
+pub async fn convert(
+    cross: &Cross<'_>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<(CrossPlan, BackupReport)> {
+    let plan = cross.plan(progress)?;
+    plan.refusal()?;
+    let secrets = cross
+        .bundle
+        .secrets_path()
+        .map(|p| SecretsConf::read(&p))
+        .transpose()?;
+    let mut dumper = CrossDumper { cross, plan: &plan };
+    let report = backup::backup(&mut dumper, secrets.as_ref(), out, progress).await?;
+    Ok((plan, report))
+}
