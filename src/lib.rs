@@ -336,6 +336,33 @@ pub async fn restore_at(
     restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await
 }
 
+/// The bundle's digests in neutral form for a comparison with a `live` database, when one is
+/// asked for (`neutral`) or needed (the bundle is of another dialect); `None` otherwise.
+/// See [`cross::neutral_digests`].
+pub fn neutral_digests_for(
+    bundle: &bundle::Bundle,
+    live: &'static dyn dialect::Dialect,
+    neutral: bool,
+    drop_microseconds: bool,
+    progress: &dyn progress::Progress,
+) -> Result<Option<cross::NeutralDigests>> {
+    if drop_microseconds && !neutral && bundle.manifest.source.dialect == live.name() {
+        return Err(Error::Usage(
+            "leaving out microseconds needs a comparison in neutral form (--neutral)".into(),
+        ));
+    }
+    if !neutral && bundle.manifest.source.dialect == live.name() {
+        return Ok(None);
+    }
+    let from = dialect_named(&bundle.manifest.source.dialect).ok_or_else(|| {
+        Error::Usage(format!(
+            "the bundle holds a {} dump, which this build cannot read",
+            bundle.manifest.source.dialect
+        ))
+    })?;
+    cross::neutral_digests(bundle, from, drop_microseconds, progress).map(Some)
+}
+
 /// The dialect of that name (as a manifest records it), if this build has its backend.
 pub fn dialect_named(name: &str) -> Option<&'static dyn dialect::Dialect> {
     match name {

@@ -121,6 +121,15 @@ pub struct VerifyArgs {
     /// $ZSSO_PASSWORD or one line on standard input.
     #[arg(long, value_name = "USERNAME")]
     pub login: Option<String>,
+    /// Compare the rows in neutral form, as a restore into another database keeps them
+    /// (bytes as the text they encode, datetimes with six digits, columns by name). Implied
+    /// when the bundle is of another database than the one checked.
+    #[arg(long)]
+    pub neutral: bool,
+    /// In neutral form, leave the microseconds of datetimes out of the comparison (for data
+    /// that went through MySQL); the output says how many of the bundle's had them.
+    #[arg(long)]
+    pub allow_lost_microseconds: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -366,8 +375,22 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
     };
     let login = a.login.as_deref().zip(password.as_deref());
     let mut dumper = zsso::open_dumper_at(&r.location).await?;
-    let report =
-        zsso::verify::verify(&bundle, dumper.as_mut(), secrets.as_ref(), login, progress).await?;
+    let neutral = zsso::neutral_digests_for(
+        &bundle,
+        dumper.dialect(),
+        a.neutral,
+        a.allow_lost_microseconds,
+        progress,
+    )?;
+    let report = zsso::verify::verify_with(
+        &bundle,
+        dumper.as_mut(),
+        secrets.as_ref(),
+        login,
+        neutral.as_ref(),
+        progress,
+    )
+    .await?;
     if a.json {
         let mut v = serde_json::to_value(&report).expect("reports encode");
         v["ok"] = json!(report.ok());
@@ -400,6 +423,17 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
         if let Some(l) = &report.login {
             let state = if l.ok { "password matches" } else { "FAILED" };
             outln!("  login of {}: {state}", l.username);
+        }
+        if let Some(n) = &report.neutral {
+            outln!(
+                "  compared in neutral form with the {} bundle (bytes as text, datetimes with six digits, columns by name)",
+                n.from_dialect
+            );
+            if let Some(k) = n.microseconds_dropped {
+                outln!(
+                    "  microseconds left out of the comparison, as allowed: {k} datetimes of the bundle had them"
+                );
+            }
         }
         if report.ok() {
             outln!(

@@ -67,6 +67,12 @@ pub struct Dependent {
     pub definition: Option<String>,
 }
 
+/// Batches of the rows of one table, read on demand.
+pub trait RowBatches: Send {
+    /// The next batch into `out` (emptied first); false once there are no more rows.
+    fn next_batch(&mut self, out: &mut Vec<Vec<Value>>) -> Result<bool>;
+}
+
 /// The data of one `COPY ... FROM stdin` statement, read from the dump a chunk at a time.
 pub trait CopySource: Send {
     /// The next chunk of whole lines, or `None` after the last one.
@@ -223,6 +229,22 @@ pub trait Restorer: Send {
             self.describe(),
             dependent.table
         )))
+    }
+
+    /// Groups of rows of `table` whose keys in one of its unique indexes are distinct as bytes
+    /// but equal under the target's collation, so that loading them would fail: one line per
+    /// group, naming the index, the rows and the columns. Called before [`Restorer::begin`]
+    /// with the rows to be loaded; changes nothing in the target.
+    ///
+    /// The default finds none: a database that compares text by its bytes (as SQLite and
+    /// PostgreSQL do with their default collations) holds every set of distinct keys.
+    async fn collation_duplicates(
+        &mut self,
+        table: &Table,
+        rows: &mut dyn RowBatches,
+    ) -> Result<Vec<String>> {
+        let _ = (table, rows);
+        Ok(Vec::new())
     }
 
     /// Describes a table as it now is inside the transaction.

@@ -430,6 +430,27 @@ pub async fn restore(
             ));
         }
     }
+    if let Some(b) = bundle.filter(|b| b.manifest.conversion.is_some()) {
+        // Keys that were distinct in the source database may be equal under the target's
+        // collation: every such group is found before anything changes.
+        progress.step("checking unique keys under the target's collation");
+        let tables = &b.manifest.schema.tables;
+        let mut groups = Vec::new();
+        for (i, t) in tables.iter().enumerate() {
+            let reader = crate::cross::RowReader::open(&dump, restorer.dialect(), tables)?;
+            let mut rows = crate::cross::TableBatches::new(reader, i);
+            groups.extend(restorer.collation_duplicates(t, &mut rows).await?);
+        }
+        if !groups.is_empty() {
+            return Err(Error::Refused {
+                reason: format!(
+                    "restore refused, nothing was changed: rows that are distinct in the bundle would be equal in unique indexes of {}:\n  {}",
+                    restorer.describe(),
+                    groups.join("\n  ")
+                ),
+            });
+        }
+    }
     let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
     restorer.leave_out_foreign_keys(&options.leave_out_fks);
     restorer.begin(&set).await?;

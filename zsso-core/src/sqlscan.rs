@@ -767,6 +767,11 @@ impl<R: BufRead> StatementReader<R> {
         self.pending_copy.is_some()
     }
 
+    /// The 1-based line the reader is at.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
     /// Reads the data of the `COPY ... FROM stdin` statement just returned, whole lines only,
     /// appending them to `out` until it holds at least `max` bytes or the data ends. Returns
     /// false once the end marker `\.` has been read (it is not appended).

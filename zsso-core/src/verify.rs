@@ -273,11 +273,23 @@ pub struct LoginCheck {
     pub ok: bool,
 }
 
+/// How a comparison in neutral form was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeutralSummary {
+    /// The bundle's dialect.
+    pub from_dialect: String,
+    /// With microseconds left out of the comparison: how many of the bundle's datetimes had
+    /// them.
+    pub microseconds_dropped: Option<u64>,
+}
+
 /// The result of [`verify`].
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     /// The database checked.
     pub database: String,
+    /// Set when the rows were compared in neutral form.
+    pub neutral: Option<NeutralSummary>,
     /// Each table of the bundle.
     pub tables: Vec<TableCheck>,
     /// SSO tables in the database that the bundle does not have.
@@ -362,21 +374,41 @@ pub async fn verify(
     login: Option<(&str, &str)>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
+    verify_with(bundle, dumper, secrets, login, None, progress).await
+}
+
+/// [`verify`], comparing the rows in neutral form when `neutral` gives the bundle's neutral
+/// digests ([`crate::cross::neutral_digests`]): for a database of another dialect than the
+/// bundle's, or one that a conversion went through.
+///
+/// # Behavior
+/// - In neutral form, the database's rows are digested by the same rules as the bundle's,
+///   and the allowed loss of microseconds is named in the report.
+/// - Sequences are compared only within one dialect.
+pub async fn verify_with(
+    bundle: &Bundle,
+    dumper: &mut dyn Dumper,
+    secrets: Option<&SecretsConf>,
+    login: Option<(&str, &str)>,
+    neutral: Option<&crate::cross::NeutralDigests>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let database = dumper.describe();
     progress.step(&format!("reading {database}"));
     let snap = dumper.begin().await?;
     let mut problems = Vec::new();
     let mut tables = Vec::new();
     let m = &bundle.manifest;
-    if m.source.dialect != dumper.dialect().name() {
+    let dialect = dumper.dialect().name();
+    if m.source.dialect != dialect && neutral.is_none() {
         problems.push(format!(
-            "the bundle is from {}, the database is {}: digests are compared as stored",
-            m.source.dialect,
-            dumper.dialect().name()
+            "the bundle is from {}, the database is {}: digests are compared as stored (compare them in neutral form)",
+            m.source.dialect, dialect
         ));
     }
+    let expected = neutral.map_or(&m.tables, |n| &n.tables);
     let mut src = DumperRows(dumper);
-    for t in &m.tables {
+    for t in expected {
         match snap.schema.table(&t.name) {
             None => {
                 problems.push(format!("table {} is missing", t.name));
@@ -388,7 +420,25 @@ pub async fn verify(
                 });
             }
             Some(live) => {
-                let d = digest_table(&mut src, live).await?;
+                let d = match neutral {
+                    None => digest_table(&mut src, live).await?,
+                    Some(n) => {
+                        let form = crate::cross::convert::NeutralForm::new(
+                            dialect,
+                            live,
+                            n.drop_microseconds,
+                        );
+                        let mut d = TableDigest::new();
+                        let mut out = Vec::new();
+                        let mut sink = |row: &[Value]| {
+                            form.apply(&live.columns, row, &mut out);
+                            d.add(&out);
+                            Ok(())
+                        };
+                        src.rows(live, &mut sink).await?;
+                        d
+                    }
+                };
                 let ok = d.rows() == t.rows && d.digest() == t.digest;
                 if d.rows() != t.rows {
                     problems.push(format!(
@@ -425,10 +475,12 @@ pub async fn verify(
             "table {t} is in the database but not in the bundle"
         ));
     }
-    problems.extend(sequence_problems(
-        &m.schema.sequences,
-        &snap.schema.sequences,
-    ));
+    if m.source.dialect == dialect {
+        problems.extend(sequence_problems(
+            &m.schema.sequences,
+            &snap.schema.sequences,
+        ));
+    }
     let mut secrets_check = None;
     let mut login_check = None;
     if let Some(s) = secrets {
@@ -488,6 +540,10 @@ pub async fn verify(
     dumper.finish().await?;
     Ok(VerifyReport {
         database,
+        neutral: neutral.map(|n| NeutralSummary {
+            from_dialect: n.from_dialect.clone(),
+            microseconds_dropped: n.drop_microseconds.then_some(n.microseconds_dropped),
+        }),
         tables,
         extra_tables,
         secrets: secrets_check,

@@ -16,7 +16,7 @@ use crate::error::db;
 use crate::introspect::{self, MyTable};
 use async_trait::async_trait;
 use sqlx::{Connection, MySqlConnection, Row};
-use zsso_core::backend::{Capabilities, Dependent, Orphan, Restorer, RowSink};
+use zsso_core::backend::{Capabilities, Dependent, Orphan, Restorer, RowBatches, RowSink};
 use zsso_core::catalogue::is_sso_table;
 use zsso_core::dialect::Dialect;
 use zsso_core::schema::{ForeignKey, Table};
@@ -479,6 +479,141 @@ impl Restorer for MysqlRestorer {
         let shadow = self.shadow.clone();
         let parent = self.parent_db();
         orphans(&mut self.conn, &shadow, tables, &parent).await
+    }
+
+    async fn collation_duplicates(
+        &mut self,
+        table: &Table,
+        rows: &mut dyn RowBatches,
+    ) -> Result<Vec<String>> {
+        // The unique indexes with a text column: (name, [(column index, prefix length)]).
+        let col = |name: &str| table.columns.iter().position(|c| c.name == name);
+        let mut uniques: Vec<(&str, Vec<(usize, Option<u32>)>)> = Vec::new();
+        for i in table
+            .indexes
+            .iter()
+            .filter(|i| i.unique && i.origin != "primary_key")
+        {
+            let cols: Option<Vec<(usize, Option<u32>)>> = i
+                .columns
+                .iter()
+                .map(|c| match c.split_once('(') {
+                    Some((n, p)) => Some((col(n)?, p.trim_end_matches(')').parse().ok())),
+                    None => Some((col(c)?, None)),
+                })
+                .collect();
+            let Some(cols) = cols else { continue };
+            let texty = |k: usize| {
+                let t = table.columns[k].data_type.to_ascii_lowercase();
+                t.contains("char") || t.contains("text")
+            };
+            if cols.iter().any(|&(k, _)| texty(k)) {
+                uniques.push((&i.name, cols));
+            }
+        }
+        if uniques.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut used: Vec<usize> = uniques
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(|x| x.0))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let id = col("id");
+        // A temporary table of the session: no other session sees it, and it changes nothing.
+        let tmp = format!(
+            "{}.`zsso_key_check`",
+            MYSQL.quote_ident(self.location.database())
+        );
+        let defs: Vec<String> = used
+            .iter()
+            .map(|&k| {
+                format!(
+                    "`c{k}` {} COLLATE utf8mb4_unicode_ci",
+                    table.columns[k].data_type
+                )
+            })
+            .collect();
+        self.run(
+            &format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"),
+            "clearing the key check",
+        )
+        .await?;
+        self.run(
+            &format!(
+                "CREATE TEMPORARY TABLE {tmp} (`zsso_row` VARCHAR(200), {}) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+                defs.join(", ")
+            ),
+            "creating a temporary table to check unique keys under the target's collation",
+        )
+        .await?;
+        let mut batch = Vec::new();
+        let mut n = 0u64;
+        while rows.next_batch(&mut batch)? {
+            let mut sql = format!("INSERT INTO {tmp} VALUES ");
+            for (r, row) in batch.iter().enumerate() {
+                n += 1;
+                if r > 0 {
+                    sql.push(',');
+                }
+                let key = match id.map(|k| &row[k]) {
+                    Some(zsso_core::value::Value::Integer(i)) => format!("id={i}"),
+                    _ => format!("row {n}"),
+                };
+                sql.push_str(&format!("('{key}'"));
+                for &k in &used {
+                    sql.push(',');
+                    MYSQL.write_literal(&row[k], &mut sql);
+                }
+                sql.push(')');
+            }
+            if !batch.is_empty() {
+                self.run(&sql, "filling the key check").await?;
+            }
+        }
+        let mut found = Vec::new();
+        for (name, cols) in &uniques {
+            let key: Vec<String> = cols
+                .iter()
+                .map(|&(k, p)| match p {
+                    Some(p) => format!("LEFT(`c{k}`, {p})"),
+                    None => format!("`c{k}`"),
+                })
+                .collect();
+            let not_null: Vec<String> = cols
+                .iter()
+                .map(|&(k, _)| format!("`c{k}` IS NOT NULL"))
+                .collect();
+            let q = format!(
+                "SELECT CAST(GROUP_CONCAT(`zsso_row` ORDER BY `zsso_row` SEPARATOR ', ') AS CHAR), COUNT(*) FROM {tmp} WHERE {} GROUP BY {} HAVING COUNT(*) > 1 ORDER BY 1",
+                not_null.join(" AND "),
+                key.join(", ")
+            );
+            let groups = sqlx::query(sqlx::AssertSqlSafe(q))
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(|e| db("checking unique keys under the target's collation", e))?;
+            let names: Vec<&str> = cols
+                .iter()
+                .map(|&(k, _)| table.columns[k].name.as_str())
+                .collect();
+            for g in groups {
+                let rows: String = g.try_get(0).unwrap_or_default();
+                found.push(format!(
+                    "{} rows {rows}: column{} {} distinct in the bundle, equal under utf8mb4_unicode_ci in unique index {name}",
+                    table.name,
+                    if names.len() > 1 { "s" } else { "" },
+                    names.join(", ") + if names.len() > 1 { " are" } else { " is" }
+                ));
+            }
+        }
+        self.run(
+            &format!("DROP TEMPORARY TABLE {tmp}"),
+            "dropping the key check",
+        )
+        .await?;
+        Ok(found)
     }
 
     async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {

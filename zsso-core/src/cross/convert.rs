@@ -195,6 +195,71 @@ fn fit_datetime(t: &[u8], target: &str, drop_microseconds: bool) -> Result<Fit, 
     Ok(Fit::Exact(Value::Text(t.to_vec())))
 }
 
+/// How the rows of one table become neutral for a digest that compares across databases:
+/// each value by [`neutral`], the columns in the order of their names (so that a table whose
+/// columns are in another order digests the same), and, where allowed, datetimes without
+/// their microseconds.
+#[derive(Debug, Clone)]
+pub struct NeutralForm {
+    dialect: String,
+    table: String,
+    order: Vec<usize>,
+    types: Vec<ColType>,
+    drop_microseconds: bool,
+}
+
+impl NeutralForm {
+    /// The form for `table` as a `dialect` database holds it.
+    pub fn new(dialect: &str, table: &crate::schema::Table, drop_microseconds: bool) -> Self {
+        let mut order: Vec<usize> = (0..table.columns.len()).collect();
+        order.sort_by_key(|&i| table.columns[i].name.to_ascii_lowercase());
+        Self {
+            dialect: dialect.to_string(),
+            table: table.name.clone(),
+            order,
+            types: table
+                .columns
+                .iter()
+                .map(|c| ColType::of_declared(dialect, &c.data_type))
+                .collect(),
+            drop_microseconds,
+        }
+    }
+
+    /// `row` in neutral form, into `out`; returns how many datetimes lost microseconds.
+    pub fn apply(
+        &self,
+        columns: &[crate::schema::Column],
+        row: &[Value],
+        out: &mut Vec<Value>,
+    ) -> u64 {
+        out.clear();
+        let mut dropped = 0;
+        for &i in &self.order {
+            let (mut v, _) = neutral(
+                row[i].clone(),
+                &self.dialect,
+                &self.table,
+                &columns[i].name,
+                self.types[i],
+            );
+            if self.drop_microseconds
+                && self.types[i] == ColType::DateTime
+                && let Value::Text(t) = &mut v
+                && t.len() == 26
+                && t[19] == b'.'
+                && &t[20..] != b"000000"
+            {
+                t.truncate(20);
+                t.extend_from_slice(b"000000");
+                dropped += 1;
+            }
+            out.push(v);
+        }
+        dropped
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,6 +318,132 @@ fn plan_table(
     (def, from)
 }
 
+/// Reads back the rows of a dump, with the dialect that wrote it, a statement (or a chunk
+/// of COPY data) at a time: memory does not grow with the tables.
+pub struct RowReader<'a> {
+    r: StatementReader<BufReader<File>>,
+    path: PathBuf,
+    dialect: &'static dyn Dialect,
+    tables: &'a [Table],
+    /// Inside COPY data: the table (if it is one of `tables`) and its column count.
+    copy: Option<(usize, usize)>,
+    buf: Vec<u8>,
+}
+
+impl<'a> RowReader<'a> {
+    /// A reader of the dump at `path`, written by `dialect`, for the tables described by
+    /// `tables` (as its manifest has them).
+    pub fn open(path: &Path, dialect: &'static dyn Dialect, tables: &'a [Table]) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+        Ok(Self {
+            r: StatementReader::new(
+                BufReader::with_capacity(1 << 20, file),
+                path,
+                dialect.lexer(),
+            ),
+            path: path.to_path_buf(),
+            dialect,
+            tables,
+            copy: None,
+            buf: Vec::new(),
+        })
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        self.tables
+            .iter()
+            .position(|t| t.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Error::bundle(
+                    &self.path,
+                    format!("holds rows of {name}, which its manifest does not describe"),
+                )
+            })
+    }
+
+    /// The rows of the next statement or chunk, into `out` (emptied first), with their
+    /// table's index; `None` at the end of the dump.
+    pub fn next_rows(&mut self, out: &mut Vec<Vec<Value>>) -> Result<Option<usize>> {
+        out.clear();
+        loop {
+            if let Some((i, columns)) = self.copy {
+                self.buf.clear();
+                let line = self.r.line();
+                let more = self.r.read_copy_data(columns, &mut self.buf, 1 << 20)?;
+                if !more {
+                    self.copy = None;
+                }
+                for l in self.buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let mut values = Vec::with_capacity(columns);
+                    self.dialect
+                        .decode_copy_line(l, &self.tables[i], &mut values)
+                        .map_err(|e| Error::Dump {
+                            path: self.path.clone(),
+                            line,
+                            reason: crate::error::chain(&e),
+                        })?;
+                    out.push(values);
+                }
+                if !out.is_empty() {
+                    return Ok(Some(i));
+                }
+                continue;
+            }
+            let Some(stmt) = self.r.next_statement()? else {
+                return Ok(None);
+            };
+            let at_line = |e: Error| Error::Dump {
+                path: self.path.clone(),
+                line: stmt.line,
+                reason: crate::error::chain(&e),
+            };
+            match guard::classify(&stmt, &self.path, self.dialect.lexer().syntax)? {
+                Kind::Insert { table, .. } => {
+                    let i = self.index(&table).map_err(at_line)?;
+                    let mut sink = |row: &[Value]| {
+                        out.push(row.to_vec());
+                        Ok(())
+                    };
+                    self.dialect
+                        .decode_insert(&stmt.text, &self.tables[i], &mut sink)
+                        .map_err(at_line)?;
+                    return Ok(Some(i));
+                }
+                Kind::Copy { table, columns, .. } => {
+                    let i = self.index(&table).map_err(at_line)?;
+                    self.copy = Some((i, columns));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The rows of one table of a dump, in batches.
+pub struct TableBatches<'a> {
+    reader: RowReader<'a>,
+    table: usize,
+}
+
+impl<'a> TableBatches<'a> {
+    /// The rows of `tables[table]` in the dump `reader` reads.
+    pub fn new(reader: RowReader<'a>, table: usize) -> Self {
+        Self { reader, table }
+    }
+}
+
+impl crate::backend::RowBatches for TableBatches<'_> {
+    fn next_batch(&mut self, out: &mut Vec<Vec<Value>>) -> Result<bool> {
+        loop {
+            match self.reader.next_rows(out)? {
+                None => return Ok(false),
+                Some(i) if i == self.table => return Ok(true),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
 /// Reads back the rows of a bundle's dump, with the bundle's own dialect.
 struct DumpRows<'a> {
     path: PathBuf,
@@ -332,59 +458,13 @@ impl DumpRows<'_> {
         wanted: &dyn Fn(usize) -> bool,
         f: &mut (dyn FnMut(usize, &[Value]) -> Result<()> + Send),
     ) -> Result<()> {
-        let file = File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
-        let mut r = StatementReader::new(
-            BufReader::with_capacity(1 << 20, file),
-            &self.path,
-            self.dialect.lexer(),
-        );
-        let index = |name: &str| {
-            self.tables
-                .iter()
-                .position(|t| t.name.eq_ignore_ascii_case(name))
-        };
-        let mut buf = Vec::new();
-        let mut values = Vec::new();
-        while let Some(stmt) = r.next_statement()? {
-            let kind = guard::classify(&stmt, &self.path, self.dialect.lexer().syntax)?;
-            let at_line = |e: Error| Error::Dump {
-                path: self.path.clone(),
-                line: stmt.line,
-                reason: crate::error::chain(&e),
-            };
-            match &kind {
-                Kind::Insert { table, .. } => {
-                    let Some(i) = index(table) else {
-                        return Err(at_line(Error::Usage(format!(
-                            "{table} is not in the manifest"
-                        ))));
-                    };
-                    if wanted(i) {
-                        let mut sink = |row: &[Value]| f(i, row);
-                        self.dialect
-                            .decode_insert(&stmt.text, &self.tables[i], &mut sink)
-                            .map_err(at_line)?;
-                    }
+        let mut reader = RowReader::open(&self.path, self.dialect, self.tables)?;
+        let mut rows = Vec::new();
+        while let Some(i) = reader.next_rows(&mut rows)? {
+            if wanted(i) {
+                for row in &rows {
+                    f(i, row)?;
                 }
-                Kind::Copy { table, columns, .. } => {
-                    let i = index(table);
-                    loop {
-                        buf.clear();
-                        let more = r.read_copy_data(*columns, &mut buf, 1 << 20)?;
-                        if let Some(i) = i.filter(|&i| wanted(i)) {
-                            for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                                self.dialect
-                                    .decode_copy_line(line, &self.tables[i], &mut values)
-                                    .map_err(at_line)?;
-                                f(i, &values)?;
-                            }
-                        }
-                        if !more {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
             }
         }
         Ok(())
@@ -791,4 +871,79 @@ pub async fn convert(
     let mut dumper = CrossDumper { cross, plan: &plan };
     let report = backup::backup(&mut dumper, secrets.as_ref(), out, progress).await?;
     Ok((plan, report))
+}
+
+/// A bundle's row digests in neutral form ([`convert::NeutralForm`]), to compare with a
+/// database of another dialect, or with one that a conversion went through.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeutralDigests {
+    /// The bundle's dialect.
+    pub from_dialect: String,
+    /// Returns true if and only if microseconds of datetimes are left out of the comparison.
+    pub drop_microseconds: bool,
+    /// How many of the bundle's datetimes have microseconds that the comparison leaves out.
+    pub microseconds_dropped: u64,
+    /// Per table: rows and neutral digest.
+    pub tables: Vec<crate::bundle::TableSummary>,
+}
+
+/// Reads every row of `bundle` (written by `dialect`) and digests it in neutral form.
+///
+/// # Behavior
+/// - The rows must read back exactly: each table's digest as stored must equal the
+///   manifest's, or the bundle is refused.
+pub fn neutral_digests(
+    bundle: &Bundle,
+    dialect: &'static dyn Dialect,
+    drop_microseconds: bool,
+    progress: &dyn Progress,
+) -> Result<NeutralDigests> {
+    let tables = &bundle.manifest.schema.tables;
+    let forms: Vec<convert::NeutralForm> = tables
+        .iter()
+        .map(|t| convert::NeutralForm::new(dialect.name(), t, drop_microseconds))
+        .collect();
+    let mut raw = vec![TableDigest::new(); tables.len()];
+    let mut neutral = vec![TableDigest::new(); tables.len()];
+    let mut dropped = 0u64;
+    let mut out = Vec::new();
+    progress.step(&format!(
+        "reading every row of {} in neutral form",
+        bundle.dump_path().display()
+    ));
+    let rows = DumpRows {
+        path: bundle.dump_path(),
+        dialect,
+        tables,
+    };
+    rows.scan(&|_| true, &mut |i, row| {
+        raw[i].add(row);
+        dropped += forms[i].apply(&tables[i].columns, row, &mut out);
+        neutral[i].add(&out);
+        Ok(())
+    })?;
+    let mut summaries = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let s = bundle.manifest.table(&t.name);
+        if s.is_none_or(|s| s.digest != raw[i].digest() || s.rows != raw[i].rows()) {
+            return Err(Error::bundle(
+                &bundle.dump_path(),
+                format!(
+                    "the rows of {} do not read back as the manifest records them",
+                    t.name
+                ),
+            ));
+        }
+        summaries.push(crate::bundle::TableSummary {
+            name: t.name.clone(),
+            rows: neutral[i].rows(),
+            digest: neutral[i].digest(),
+        });
+    }
+    Ok(NeutralDigests {
+        from_dialect: dialect.name().into(),
+        drop_microseconds,
+        microseconds_dropped: dropped,
+        tables: summaries,
+    })
 }

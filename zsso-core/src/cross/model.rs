@@ -815,6 +815,22 @@ fn render_mysql(t: &TableDef, table: &mut Table, next_id: i64) {
             .unwrap_or(usize::MAX)
     };
     keys.sort_by_key(|(n, _)| rank(n));
+    for i in &t.indexes {
+        table.indexes.push(Index {
+            name: i.name.clone(),
+            unique: i.unique,
+            origin: if i.unique { "unique" } else { "index" }.into(),
+            columns: i
+                .columns
+                .iter()
+                .map(|(c, p)| match p {
+                    Some(n) => format!("{c}({n})"),
+                    None => c.clone(),
+                })
+                .collect(),
+            create_sql: None,
+        });
+    }
     lines.extend(keys.into_iter().map(|(_, l)| l));
     for (i, f) in t.foreign_keys.iter().enumerate() {
         lines.push(format!(
