@@ -140,6 +140,14 @@ pub struct VerifyArgs {
 pub struct InspectArgs {
     /// The bundle directory.
     pub bundle: PathBuf,
+    /// Show what restoring the bundle into this kind of database would create, convert and
+    /// refuse, without touching any database: sqlite, postgresql (postgres) or mysql
+    /// (mariadb).
+    #[arg(long, value_name = "DATABASE")]
+    pub target: Option<String>,
+    /// With --target mysql: drop microseconds of datetimes instead of refusing them.
+    #[arg(long, requires = "target")]
+    pub allow_lost_microseconds: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -457,6 +465,9 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
 
 fn inspect(a: InspectArgs) -> Result<Outcome> {
     let b = Bundle::open(&a.bundle)?;
+    if let Some(target) = &a.target {
+        return inspect_target(&b, target, a.allow_lost_microseconds, a.json);
+    }
     let m = &b.manifest;
     if a.json {
         let mut v = serde_json::to_value(m).expect("manifests encode");
@@ -533,4 +544,98 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::Usage(_) | Error::InvalidUrl { .. } | Error::UnsupportedScheme { .. } => 2,
         _ => 1,
     }
+}
+
+/// `zsso inspect --target`: the plan of a restore into another kind of database.
+fn inspect_target(
+    b: &Bundle,
+    target: &str,
+    drop_microseconds: bool,
+    json: bool,
+) -> Result<Outcome> {
+    let name = match target.to_ascii_lowercase().as_str() {
+        "sqlite" => "sqlite",
+        "postgres" | "postgresql" => "postgresql",
+        "mysql" | "mariadb" => "mysql",
+        _ => {
+            return Err(Error::Usage(format!(
+                "--target {target}: give sqlite, postgresql or mysql"
+            )));
+        }
+    };
+    let unknown = |d: &str| Error::Usage(format!("this build has no {d} backend"));
+    let from = zsso::dialect_named(&b.manifest.source.dialect)
+        .ok_or_else(|| unknown(&b.manifest.source.dialect))?;
+    let to = zsso::dialect_named(name).ok_or_else(|| unknown(name))?;
+    if from.name() == to.name() {
+        return Err(Error::Usage(format!(
+            "the bundle is already a {name} bundle: it restores into {name} as it is"
+        )));
+    }
+    let cross =
+        zsso::cross::Cross::new(b, from, to, zsso::cross::CrossOptions { drop_microseconds })?;
+    let plan = cross.plan(&zsso::progress::Silent)?;
+    let refused = plan.problem_count > 0;
+    if json {
+        let mut v = serde_json::to_value(&plan).expect("plans encode");
+        v["refused"] = json!(refused);
+        print_json(&v);
+    } else {
+        outln!(
+            "restoring the {} bundle {} into {name} (nothing was touched to find this out):",
+            from.name(),
+            b.dir.display()
+        );
+        outln!("creates Zato's own {name} schema:");
+        for t in &plan.tables {
+            outln!("  {} ({} rows, next id {})", t.name, t.rows, t.next_id);
+            for s in &t.statements {
+                for line in s.lines() {
+                    outln!("    {line}");
+                }
+            }
+        }
+        for (q, next) in &plan.sequences {
+            outln!("  sequence {q}, next value {next}");
+        }
+        for e in plan.extras.iter().chain(&plan.filled) {
+            outln!("  {e}");
+        }
+        let c = &plan.conversions;
+        outln!("converts:");
+        outln!(
+            "  {} bytes held as BLOBs in text columns become the text they encode",
+            c.blobs_to_text
+        );
+        outln!(
+            "  {} PostgreSQL \\x... hex texts of bytes become the text they encode",
+            c.hex_to_text
+        );
+        if name == "mysql" {
+            outln!(
+                "  {} datetimes lose their microseconds{}",
+                c.microseconds_dropped,
+                if drop_microseconds { " (allowed)" } else { "" }
+            );
+            outln!(
+                "  unique keys equal under utf8mb4_unicode_ci are found at restore time, by the server's own collation"
+            );
+        }
+        if refused {
+            outln!(
+                "refuses: {} values the target cannot hold exactly:",
+                plan.problem_count
+            );
+            for p in &plan.problems {
+                outln!("  {p}");
+            }
+        } else {
+            outln!("refuses: nothing");
+        }
+    }
+    Ok(if refused {
+        Outcome::Differs
+    } else {
+        Outcome::Ok
+    })
 }

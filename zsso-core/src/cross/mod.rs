@@ -178,6 +178,7 @@ fn strip_prefix_len(col: &str) -> &str {
 fn plan_table(
     source: &Table,
     source_dialect: &str,
+    target: &str,
     set: &[String],
     zato: &[TableDef],
     extras: &mut Vec<String>,
@@ -284,7 +285,7 @@ fn plan_table(
                     source.name,
                     c.name,
                     c.data_type,
-                    e.ty.declared("the target")
+                    e.ty.declared(target)
                 ));
                 def.columns.push(e);
             }
@@ -588,6 +589,7 @@ impl<'a> Cross<'a> {
             let (def, from) = plan_table(
                 t,
                 self.source.name(),
+                self.target.name(),
                 &set,
                 &zato,
                 &mut extras,

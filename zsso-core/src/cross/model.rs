@@ -767,9 +767,20 @@ fn render_mysql(t: &TableDef, table: &mut Table, next_id: i64) {
             l
         })
         .collect();
+    // MySQL indexes text and bytes only by a prefix: a column Zato does not have gets the
+    // 191 characters Zato's own text keys use.
+    let prefixed = |c: &str| {
+        t.column(c).is_some_and(|k| {
+            k.extra
+                && matches!(
+                    k.ty,
+                    ColType::Text | ColType::Text191 | ColType::LongText | ColType::Blob
+                )
+        })
+    };
     let key_cols = |cols: &[(String, Option<u32>)]| {
         cols.iter()
-            .map(|(c, p)| match p {
+            .map(|(c, p)| match p.or(prefixed(c).then_some(191)) {
                 Some(n) => format!("{}({n})", bt(c)),
                 None => bt(c),
             })
@@ -823,7 +834,7 @@ fn render_mysql(t: &TableDef, table: &mut Table, next_id: i64) {
             columns: i
                 .columns
                 .iter()
-                .map(|(c, p)| match p {
+                .map(|(c, p)| match p.or(prefixed(c).then_some(191)) {
                     Some(n) => format!("{c}({n})"),
                     None => c.clone(),
                 })
