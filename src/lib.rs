@@ -310,12 +310,12 @@ pub async fn restore_at(
             .map_err(|e| {
                 Error::io(
                     "cannot create a directory for the conversion",
-                    &std::env::temp_dir(),
+                    std::env::temp_dir(),
                     e,
                 )
             })?;
         let out = tmp.path().join("bundle");
-        let (plan, converted) = cross::convert(&cross, &out, progress).await?;
+        let (plan, converted) = cross::convert_bundle(&cross, &out, progress).await?;
         let source = restore::RestoreSource::open(&converted.bundle)?;
         let mut report =
             restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await?;

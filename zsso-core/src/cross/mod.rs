@@ -174,6 +174,15 @@ fn strip_prefix_len(col: &str) -> &str {
     }
 }
 
+/// What planning the tables found: columns and tables Zato's schema does not have, columns
+/// it has that the bundle does not, and problems.
+#[derive(Default)]
+struct Notes {
+    extras: Vec<String>,
+    filled: Vec<String>,
+    problems: Vec<Problem>,
+}
+
 /// The target's definition of a source table, and where each column comes from.
 fn plan_table(
     source: &Table,
@@ -181,10 +190,13 @@ fn plan_table(
     target: &str,
     set: &[String],
     zato: &[TableDef],
-    extras: &mut Vec<String>,
-    filled: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
+    notes: &mut Notes,
 ) -> (TableDef, Vec<Option<usize>>) {
+    let Notes {
+        extras,
+        filled,
+        problems,
+    } = notes;
     let find = |name: &str| {
         source
             .columns
@@ -577,12 +589,12 @@ impl<'a> Cross<'a> {
         let m = &self.bundle.manifest;
         let set: Vec<String> = m.schema.tables.iter().map(|t| t.name.clone()).collect();
         let zato = model::zato_tables();
-        let (mut extras, mut filled, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+        let mut notes = Notes::default();
         let mut tables: Vec<PlannedTable> = Vec::new();
         for t in &m.schema.tables {
             if !is_sso_table(&t.name) {
                 return Err(Error::bundle(
-                    &self.bundle.dump_path(),
+                    self.bundle.dump_path(),
                     format!("{} is not an SSO table", t.name),
                 ));
             }
@@ -592,9 +604,7 @@ impl<'a> Cross<'a> {
                 self.target.name(),
                 &set,
                 &zato,
-                &mut extras,
-                &mut filled,
-                &mut problems,
+                &mut notes,
             );
             tables.push(PlannedTable {
                 name: t.name.clone(),
@@ -606,6 +616,11 @@ impl<'a> Cross<'a> {
                 from,
             });
         }
+        let Notes {
+            extras,
+            filled,
+            mut problems,
+        } = notes;
         let mut problem_count = problems.len() as u64;
         let mut conversions = Conversions::default();
         let mut digests: Vec<TableDigest> = vec![TableDigest::new(); tables.len()];
@@ -639,13 +654,13 @@ impl<'a> Cross<'a> {
         for (i, t) in tables.iter_mut().enumerate() {
             let s = m.table(&t.name).ok_or_else(|| {
                 Error::bundle(
-                    &self.bundle.dump_path(),
+                    self.bundle.dump_path(),
                     format!("{} is not in the manifest", t.name),
                 )
             })?;
             if digests[i].rows() != s.rows || digests[i].digest() != s.digest {
                 return Err(Error::bundle(
-                    &self.bundle.dump_path(),
+                    self.bundle.dump_path(),
                     format!(
                         "the rows of {} do not read back as the manifest records them ({} rows read, {} recorded, or a digest that differs)",
                         t.name,
@@ -858,7 +873,7 @@ impl Dumper for CrossDumper<'_> {
 
 /// Converts the bundle into a new bundle `out` in the target's dialect (with the bundle's
 /// secrets.conf), refusing first if any value cannot be held exactly.
-pub async fn convert(
+pub async fn convert_bundle(
     cross: &Cross<'_>,
     out: &Path,
     progress: &dyn Progress,
@@ -929,7 +944,7 @@ pub fn neutral_digests(
         let s = bundle.manifest.table(&t.name);
         if s.is_none_or(|s| s.digest != raw[i].digest() || s.rows != raw[i].rows()) {
             return Err(Error::bundle(
-                &bundle.dump_path(),
+                bundle.dump_path(),
                 format!(
                     "the rows of {} do not read back as the manifest records them",
                     t.name
