@@ -473,3 +473,144 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
     // The work itself was done.
     assert!(bundle.join("manifest.json").exists());
 }
+
+/// Runs `sqlite3` on `db` and returns what it prints.
+fn sqlite3(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn inspect_shows_what_a_restore_into_another_database_would_do() {
+    let (_dir, src, bundle) = backed_up();
+    let db = src.join("zato.db");
+    // What the fixture holds, asked of sqlite3: bytes in text columns, and datetimes with a
+    // fraction of a second.
+    let blobs: u64 = [
+        "password",
+        "email",
+        "totp_key",
+        "totp_label",
+        "sign_up_confirm_token",
+    ]
+    .iter()
+    .map(|c| {
+        sqlite3(
+            &db,
+            &format!("SELECT count(*) FROM zato_sso_user WHERE typeof({c}) = 'blob'"),
+        )
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+    })
+    .sum();
+    let mut fractions = 0u64;
+    for t in sqlite3(
+        &db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'zato_sso_%'",
+    )
+    .lines()
+    {
+        for c in sqlite3(
+            &db,
+            &format!("SELECT name FROM pragma_table_info('{t}') WHERE type = 'DATETIME'"),
+        )
+        .lines()
+        {
+            fractions += sqlite3(
+                &db,
+                &format!("SELECT count(*) FROM {t} WHERE substr({c}, 21) <> '000000'"),
+            )
+            .trim()
+            .parse::<u64>()
+            .unwrap();
+        }
+    }
+    assert!(blobs > 0 && fractions > 0);
+    let files_before = std::fs::read_dir(&bundle).unwrap().count();
+    let r = zsso(&["inspect", s(&bundle), "--target", "postgres"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("creates Zato's own postgresql schema:\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("    CREATE TABLE \"zato_sso_user\" (\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  sequence zato_sso_user_id_seq, next value 16\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "  {blobs} bytes held as BLOBs in text columns become the text they encode\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.ends_with("refuses: nothing\n"), "{}", r.stdout);
+    // MySQL drops microseconds: refused (exit 1) naming each value, unless allowed.
+    let r = zsso(
+        &["inspect", s(&bundle), "--target", "mariadb", "--json"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["refused"], true);
+    assert_eq!(v["problem_count"], fractions);
+    assert!(v["problems"].as_array().unwrap().iter().all(|p| {
+        p["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("microseconds, which MySQL DATETIME")
+    }));
+    let r = zsso(
+        &[
+            "inspect",
+            s(&bundle),
+            "--target",
+            "mysql",
+            "--allow-lost-microseconds",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "  {fractions} datetimes lose their microseconds (allowed)\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  UNIQUE KEY `zato_u_usrn_uq` (`username`),\n"),
+        "{}",
+        r.stdout
+    );
+    // Nothing was written, and a target that is the bundle's own kind or unknown is refused.
+    assert_eq!(std::fs::read_dir(&bundle).unwrap().count(), files_before);
+    let r = zsso(&["inspect", s(&bundle), "--target", "sqlite"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("already a sqlite bundle"), "{}", r.stderr);
+    let r = zsso(&["inspect", s(&bundle), "--target", "oracle"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--target oracle: give sqlite, postgresql or mysql"),
+        "{}",
+        r.stderr
+    );
+}
