@@ -341,6 +341,25 @@ async fn restore(a: RestoreArgs, progress: &StderrProgress) -> Result<Outcome> {
                 "row counts equal the dump's (no manifest, no integrity proof)"
             }
         );
+        if let Some(c) = &report.conversion {
+            let n = &c.conversions;
+            outln!(
+                "  converted from the {} bundle into Zato's own {} schema: {} BLOBs and {} \\x hex texts of bytes became the text they encode",
+                c.source,
+                c.target,
+                n.blobs_to_text,
+                n.hex_to_text
+            );
+            if c.options.drop_microseconds {
+                outln!(
+                    "  {} datetimes lost their microseconds, as allowed",
+                    n.microseconds_dropped
+                );
+            }
+            for e in c.extras.iter().chain(&c.filled) {
+                outln!("  {e}");
+            }
+        }
         if let Some(e) = &report.encrypted {
             outln!("  key1 decrypts all {} encrypted values", e.decrypted);
         }
