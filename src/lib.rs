@@ -325,7 +325,7 @@ pub async fn restore_at(
             converted
                 .warnings
                 .iter()
-                .filter(|w| !w.contains("not installed"))
+                .filter(|w| !w.starts_with("no secrets.conf given"))
                 .cloned(),
         );
         warnings.append(&mut report.warnings);

@@ -151,11 +151,17 @@ pub trait Dialect: Send + Sync {
     /// - Every value comes back with the storage type and bits it was written with.
     /// - Anything that is not exactly what this dialect writes is refused with a reason.
     fn decode_insert(&self, sql: &str, table: &Table, sink: &mut dyn RowSink) -> Result<u64> {
-        let _ = (sql, table, sink);
-        Err(crate::Error::Usage(format!(
-            "the {} dialect does not read INSERT statements back",
-            self.name()
-        )))
+        let prefix = self.insert_prefix(table);
+        let mut literal = |c: &mut Cursor<'_>| self.read_literal(c);
+        read_insert_rows(sql, &prefix, table.columns.len(), &mut literal, sink)
+    }
+
+    /// Reads back one literal as [`Dialect::write_literal`] writes it, consuming it, or
+    /// `None` if the text there is not one. Default: none is read (a dialect whose rows are
+    /// not INSERTs).
+    fn read_literal(&self, c: &mut Cursor<'_>) -> Option<Value> {
+        let _ = c;
+        None
     }
 
     /// Reads back one line of `COPY` data (without its newline) that a dump of this dialect

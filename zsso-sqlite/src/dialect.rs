@@ -216,20 +216,8 @@ impl Dialect for SqliteDialect {
         }
     }
 
-    fn decode_insert(
-        &self,
-        sql: &str,
-        table: &zsso_core::schema::Table,
-        sink: &mut dyn zsso_core::backend::RowSink,
-    ) -> zsso_core::Result<u64> {
-        let prefix = self.insert_prefix(table);
-        zsso_core::dialect::read_insert_rows(
-            sql,
-            &prefix,
-            table.columns.len(),
-            &mut read_literal,
-            sink,
-        )
+    fn read_literal(&self, c: &mut Cursor<'_>) -> Option<Value> {
+        read_literal(c)
     }
 
     fn dump_prologue(&self) -> String {

@@ -352,7 +352,7 @@ mod tests {
         assert!(
             f(text(&"x".repeat(65_536)), "mysql", ColType::Text)
                 .unwrap_err()
-                .contains("65,536 bytes")
+                .contains("text of 65536 bytes, over the 65,535 bytes")
         );
         assert!(f(text(&"x".repeat(65_536)), "mysql", ColType::LongText).is_ok());
         assert!(

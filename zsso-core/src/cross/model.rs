@@ -596,21 +596,55 @@ fn bool_columns(t: &TableDef) -> impl Iterator<Item = &ColumnDef> {
         .filter(|c| c.ty == ColType::Boolean && !c.extra)
 }
 
-fn render_sqlite(t: &TableDef, table: &mut Table) {
-    let mut lines: Vec<String> = t
-        .columns
+/// The column lines of a standard `CREATE TABLE` (SQLite's and PostgreSQL's): name, type,
+/// the default of a boolean that defaults to false, `NOT NULL`.
+fn column_lines(
+    t: &TableDef,
+    indent: &str,
+    ident: fn(&str) -> String,
+    dialect: &str,
+    false_default: &str,
+) -> Vec<String> {
+    t.columns
         .iter()
         .map(|c| {
-            let mut l = format!("\t{} {}", sqlite_ident(&c.name), c.ty.declared("sqlite"));
+            let mut l = format!("{indent}{} {}", ident(&c.name), c.ty.declared(dialect));
             if c.default_false {
-                l.push_str(" DEFAULT (0)");
+                l.push_str(" DEFAULT ");
+                l.push_str(false_default);
             }
             if !c.nullable {
                 l.push_str(" NOT NULL");
             }
             l
         })
-        .collect();
+        .collect()
+}
+
+/// The `CREATE INDEX` statements of the indexes that are not UNIQUE constraints; `using` is
+/// what comes between the table and the column list.
+fn create_indexes(t: &TableDef, table: &mut Table, ident: fn(&str) -> String, using: &str) {
+    for i in t.indexes.iter().filter(|i| !i.constraint) {
+        let cols: Vec<String> = i.columns.iter().map(|c| c.0.clone()).collect();
+        let names: Vec<String> = cols.iter().map(|c| ident(c)).collect();
+        table.indexes.push(Index {
+            name: i.name.clone(),
+            unique: i.unique,
+            origin: "index".into(),
+            create_sql: Some(format!(
+                "CREATE {}INDEX {} ON {}{using} ({})",
+                if i.unique { "UNIQUE " } else { "" },
+                ident(&i.name),
+                ident(&t.name),
+                names.join(", ")
+            )),
+            columns: cols,
+        });
+    }
+}
+
+fn render_sqlite(t: &TableDef, table: &mut Table) {
+    let mut lines = column_lines(t, "\t", sqlite_ident, "sqlite", "(0)");
     let names = |cols: &[String]| {
         cols.iter()
             .map(|c| sqlite_ident(c))
@@ -645,39 +679,11 @@ fn render_sqlite(t: &TableDef, table: &mut Table) {
         sqlite_ident(&t.name),
         lines.join(", \n")
     );
-    for i in t.indexes.iter().filter(|i| !i.constraint) {
-        let cols: Vec<String> = i.columns.iter().map(|c| c.0.clone()).collect();
-        table.indexes.push(Index {
-            name: i.name.clone(),
-            unique: i.unique,
-            origin: "index".into(),
-            columns: cols.clone(),
-            create_sql: Some(format!(
-                "CREATE {}INDEX {} ON {} ({})",
-                if i.unique { "UNIQUE " } else { "" },
-                sqlite_ident(&i.name),
-                sqlite_ident(&t.name),
-                names(&cols)
-            )),
-        });
-    }
+    create_indexes(t, table, sqlite_ident, "");
 }
 
 fn render_postgres(t: &TableDef, table: &mut Table) {
-    let lines: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| {
-            let mut l = format!("    {} {}", q(&c.name), c.ty.declared("postgresql"));
-            if c.default_false {
-                l.push_str(" DEFAULT false");
-            }
-            if !c.nullable {
-                l.push_str(" NOT NULL");
-            }
-            l
-        })
-        .collect();
+    let lines = column_lines(t, "    ", q, "postgresql", "false");
     table.create_sql = format!("CREATE TABLE {} (\n{}\n)", q(&t.name), lines.join(",\n"));
     let names = |cols: &[String]| {
         cols.iter()
@@ -725,22 +731,7 @@ fn render_postgres(t: &TableDef, table: &mut Table) {
             ),
         );
     }
-    for i in t.indexes.iter().filter(|i| !i.constraint) {
-        let cols: Vec<String> = i.columns.iter().map(|c| c.0.clone()).collect();
-        table.indexes.push(Index {
-            name: i.name.clone(),
-            unique: i.unique,
-            origin: "index".into(),
-            columns: cols.clone(),
-            create_sql: Some(format!(
-                "CREATE {}INDEX {} ON {} USING btree ({})",
-                if i.unique { "UNIQUE " } else { "" },
-                pg_ident(&i.name),
-                pg_ident(&t.name),
-                names(&cols)
-            )),
-        });
-    }
+    create_indexes(t, table, pg_ident, " USING btree");
 }
 
 fn render_mysql(t: &TableDef, table: &mut Table, next_id: i64) {
