@@ -621,7 +621,7 @@ async fn values_a_target_cannot_hold_are_refused_with_the_target_unchanged() {
         ],
         "{e}"
     );
-    assert!(e.contains("4 values of the sqlite bundle"), "{e}");
+    assert!(e.contains("4 values or names of the sqlite bundle"), "{e}");
     let e = refusal(restore(&bundle, &my, true).await.unwrap_err());
     let lines: Vec<&str> = e.lines().skip(1).map(str::trim).collect();
     assert_eq!(
@@ -746,4 +746,133 @@ async fn columns_and_tables_zato_does_not_have_are_carried_over_and_listed() {
     );
     pg.drop_now();
     my.drop_now();
+}
+
+#[tokio::test]
+async fn what_only_a_load_would_have_found_is_refused_first_and_listed() {
+    let test = "x_first";
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let Some(pg) = Db::fixture(Kind::Postgres, test, "x_first_pg", t) else {
+        return;
+    };
+    let before = pg.state();
+    // Rows without their parent (SQLite does not enforce foreign keys), a day that does not
+    // exist, a BLOB and a text that are equal once the BLOB is text, and text that PostgreSQL
+    // would read back as hex bytes.
+    let bundle = sqlite_bundle_with(
+        t,
+        "first",
+        "DELETE FROM zato_sso_user WHERE id = (SELECT user_id FROM zato_sso_session ORDER BY id LIMIT 1);
+         UPDATE zato_sso_user SET locked_time = '2024-02-30 00:00:00.000000' WHERE id = 6;
+         UPDATE zato_sso_user SET sign_up_confirm_token = CAST('tokX' AS BLOB) WHERE id = 2;
+         UPDATE zato_sso_user SET sign_up_confirm_token = 'tokX' WHERE id = 3;
+         UPDATE zato_sso_user SET totp_label = '\\x41424344' WHERE id = 4;",
+    )
+    .await;
+    let db = t.join("first.db");
+    // The orphans, as sqlite3 finds them.
+    let orphans: Vec<String> = common::sqlite3(
+        &db,
+        "SELECT 'zato_sso_' || t || ' id=' || id || ' column user_id' FROM (
+           SELECT 'user_group' t, id FROM zato_sso_user_group WHERE user_id NOT IN (SELECT id FROM zato_sso_user)
+           UNION ALL SELECT 'session', id FROM zato_sso_session WHERE user_id NOT IN (SELECT id FROM zato_sso_user)
+           UNION ALL SELECT 'attr', id FROM zato_sso_attr WHERE user_id NOT IN (SELECT user_id FROM zato_sso_user)
+           UNION ALL SELECT 'linked_auth', id FROM zato_sso_linked_auth WHERE user_id NOT IN (SELECT user_id FROM zato_sso_user)
+           UNION ALL SELECT 'password_reset', id FROM zato_sso_password_reset WHERE user_id NOT IN (SELECT user_id FROM zato_sso_user))",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    assert!(!orphans.is_empty());
+    let e = refusal(restore(&bundle, &pg, false).await.unwrap_err());
+    let lines: Vec<&str> = e.lines().skip(1).map(str::trim).collect();
+    assert!(
+        lines.contains(&"zato_sso_user id=6 column locked_time: a date and time not in the form YYYY-MM-DD HH:MM:SS.ffffff that Zato writes"),
+        "{e}"
+    );
+    assert!(
+        lines.contains(&"zato_sso_user id=4 column totp_label: text in the form of PostgreSQL's hex text of bytes (\\x...), which a restore from PostgreSQL would read as those bytes"),
+        "{e}"
+    );
+    assert!(
+        lines.contains(&"zato_sso_user rows id=2, id=3 column sign_up_confirm_token: distinct in the bundle, equal once bytes became the text they encode, in unique key zato_u_sigctok_idx"),
+        "{e}"
+    );
+    for o in &orphans {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{o}: references a row of zato_sso_user"))),
+            "{o} in {e}"
+        );
+    }
+    assert_eq!(lines.len(), 3 + orphans.len(), "{e}");
+    same_text(&before, &pg.state());
+    // A PostgreSQL column that differs from a Zato column by case alone is its own column,
+    // which SQLite and MySQL cannot tell from Zato's.
+    let src = Db::fixture(Kind::Postgres, test, "x_first_src", t).unwrap();
+    src.sql("ALTER TABLE zato_sso_user ADD COLUMN \"Username\" text; UPDATE zato_sso_user SET \"Username\" = 'shadow';");
+    let cased = t.join("cased");
+    backup(&src, &cased).await;
+    let target = Db::empty(Kind::Sqlite, test, "x_first_sq", t).unwrap();
+    let e = refusal(restore(&cased, &target, false).await.unwrap_err());
+    assert!(
+        e.ends_with("zato_sso_user column Username: a column name that sqlite cannot tell from another one by case alone"),
+        "{e}"
+    );
+    src.drop_now();
+    pg.drop_now();
+}
+
+#[tokio::test]
+async fn indexes_triggers_and_counters_are_carried_or_listed_and_verified() {
+    let test = "x_listed";
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let Some(pg) = Db::empty(Kind::Postgres, test, "x_listed_pg", t) else {
+        return;
+    };
+    let bundle = sqlite_bundle_with(
+        t,
+        "listed",
+        "CREATE UNIQUE INDEX my_uq_first ON zato_sso_user (first_name);
+         CREATE TRIGGER trg_u AFTER UPDATE ON zato_sso_user BEGIN SELECT 1; END;",
+    )
+    .await;
+    let r = restore(&bundle, &pg, false).await.unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w == "unique index my_uq_first of zato_sso_user is not in Zato's schema: it is carried over"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("trigger trg_u of zato_sso_user is not carried over")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(
+        pg.sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'my_uq_first'")
+            .trim(),
+        "CREATE UNIQUE INDEX my_uq_first ON public.zato_sso_user USING btree (first_name)"
+    );
+    let v = verify_neutral(&bundle, &pg, &Kind::Sqlite.secrets(), false).await;
+    assert!(v.ok(), "{:?}", v.problems);
+    // A sequence set back behind the restored ids is caught across databases too.
+    pg.sql("SELECT setval('zato_sso_user_id_seq', 1, false)");
+    let max: i64 = pg
+        .sql("SELECT max(id) FROM zato_sso_user")
+        .trim()
+        .parse()
+        .unwrap();
+    let v = verify_neutral(&bundle, &pg, &Kind::Sqlite.secrets(), false).await;
+    assert_eq!(
+        v.problems,
+        [format!(
+            "sequence zato_sso_user_id_seq would next give 1, and zato_sso_user already holds id {max}"
+        )]
+    );
+    pg.drop_now();
 }

@@ -6,7 +6,7 @@ use crate::bundle::Bundle;
 use crate::digest::TableDigest;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::schema::{Schema, Table};
+use crate::schema::{Schema, Sequence, Table};
 use crate::secrets::{Key1, SecretsConf};
 use crate::value::Value;
 use crate::zato;
@@ -360,6 +360,43 @@ fn sequence_problems(
     out
 }
 
+/// Whether the counter that gives a Zato table its ids (PostgreSQL's sequence, MySQL's
+/// `AUTO_INCREMENT`) is past `max_id`, its largest id: a problem if it is not.
+fn counter_problem(live: &Table, max_id: i64, sequences: &[Sequence]) -> Option<String> {
+    let def = crate::cross::model::zato_tables()
+        .into_iter()
+        .find(|t| t.name.eq_ignore_ascii_case(&live.name))?;
+    if let Some(q) = def
+        .sequence
+        .as_deref()
+        .and_then(|n| sequences.iter().find(|s| s.name == n))
+    {
+        let next = if q.is_called {
+            q.last_value.saturating_add(1)
+        } else {
+            q.last_value
+        };
+        return (next <= max_id).then(|| {
+            format!(
+                "sequence {} would next give {next}, and {} already holds id {max_id}",
+                q.name, live.name
+            )
+        });
+    }
+    let auto = live.create_sql.rsplit_once(')').and_then(|(_, opts)| {
+        opts.split_whitespace()
+            .find_map(|o| o.strip_prefix("AUTO_INCREMENT="))
+            .and_then(|n| n.parse::<i64>().ok())
+    });
+    match auto {
+        Some(a) if a <= max_id => Some(format!(
+            "{} would next give id {a} (AUTO_INCREMENT), and already holds id {max_id}",
+            live.name
+        )),
+        _ => None,
+    }
+}
+
 /// Compares a live database with a bundle: row counts and digests of every table; with a
 /// secrets.conf, that its key1 decrypts well_known_data and every encrypted value; with a
 /// login, the user's password.
@@ -428,14 +465,22 @@ pub async fn verify_with(
                             live,
                             n.drop_microseconds,
                         );
+                        let id = live.columns.iter().position(|c| c.name == "id");
                         let mut d = TableDigest::new();
                         let mut out = Vec::new();
+                        let mut max_id: Option<i64> = None;
                         let mut sink = |row: &[Value]| {
+                            if let Some(Value::Integer(i)) = id.map(|k| &row[k]) {
+                                max_id = Some(max_id.map_or(*i, |m| m.max(*i)));
+                            }
                             form.apply(&live.columns, row, &mut out);
                             d.add(&out);
                             Ok(())
                         };
                         src.rows(live, &mut sink).await?;
+                        if let Some(m) = max_id {
+                            problems.extend(counter_problem(live, m, &snap.schema.sequences));
+                        }
                         d
                     }
                 };
@@ -448,8 +493,15 @@ pub async fn verify_with(
                         t.rows
                     ));
                 } else if d.digest() != t.digest {
+                    let hint = if dialect == "mysql"
+                        && neutral.is_some_and(|n| !n.drop_microseconds)
+                    {
+                        " (MySQL's DATETIME holds no microseconds: if the data came through MySQL, compare with --allow-lost-microseconds)"
+                    } else {
+                        ""
+                    };
                     problems.push(format!(
-                        "table {}: same row count ({}) but different content (digest differs)",
+                        "table {}: same row count ({}) but different content (digest differs){hint}",
                         t.name, t.rows
                     ));
                 }

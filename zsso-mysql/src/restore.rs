@@ -489,10 +489,24 @@ impl Restorer for MysqlRestorer {
         // The unique indexes with a text column: (name, [(column index, prefix length)]).
         let col = |name: &str| table.columns.iter().position(|c| c.name == name);
         let mut uniques: Vec<(&str, Vec<(usize, Option<u32>)>)> = Vec::new();
+        let texty = |k: usize| {
+            let t = table.columns[k].data_type.to_ascii_lowercase();
+            t.contains("char") || t.contains("text")
+        };
+        let primary = zsso_core::schema::Index {
+            name: "PRIMARY".into(),
+            unique: true,
+            origin: "primary_key".into(),
+            columns: table.primary_key.clone(),
+            create_sql: None,
+        };
+        let has_primary = !table.primary_key.is_empty()
+            && !table.indexes.iter().any(|i| i.origin == "primary_key");
         for i in table
             .indexes
             .iter()
-            .filter(|i| i.unique && i.origin != "primary_key")
+            .chain(has_primary.then_some(&primary))
+            .filter(|i| i.unique)
         {
             let cols: Option<Vec<(usize, Option<u32>)>> = i
                 .columns
@@ -503,10 +517,6 @@ impl Restorer for MysqlRestorer {
                 })
                 .collect();
             let Some(cols) = cols else { continue };
-            let texty = |k: usize| {
-                let t = table.columns[k].data_type.to_ascii_lowercase();
-                t.contains("char") || t.contains("text")
-            };
             if cols.iter().any(|&(k, _)| texty(k)) {
                 uniques.push((&i.name, cols));
             }
@@ -529,10 +539,13 @@ impl Restorer for MysqlRestorer {
         let defs: Vec<String> = used
             .iter()
             .map(|&k| {
-                format!(
-                    "`c{k}` {} COLLATE utf8mb4_unicode_ci",
-                    table.columns[k].data_type
-                )
+                // Text compares under the target's collation; everything else as it is.
+                let t = &table.columns[k].data_type;
+                if texty(k) {
+                    format!("`c{k}` {t} COLLATE utf8mb4_unicode_ci")
+                } else {
+                    format!("`c{k}` {t}")
+                }
             })
             .collect();
         self.run(

@@ -34,24 +34,27 @@ pub fn neutral(
     match value {
         Value::Blob(b) if ty.is_text() => (Value::Text(b), Change::BlobToText),
         Value::Text(t)
-            if dialect == "postgresql" && ty.is_text() && is_bytes_column(table, column) =>
+            if dialect == "postgresql"
+                && ty.is_text()
+                && is_bytes_column(table, column)
+                && looks_like_pg_hex(&t) =>
         {
-            match t
-                .strip_prefix(b"\\x")
-                .filter(|h| {
-                    h.len() % 2 == 0
-                        && h.iter()
-                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-                })
-                .and_then(|h| hex::decode(h).ok())
-            {
-                Some(bytes) => (Value::Text(bytes), Change::HexToText),
-                None => (Value::Text(t), Change::None),
-            }
+            let bytes = hex::decode(&t[2..]).unwrap_or_default();
+            (Value::Text(bytes), Change::HexToText)
         }
         Value::Text(t) if ty == ColType::DateTime => (Value::Text(six_digits(&t)), Change::None),
         v => (v, Change::None),
     }
+}
+
+/// Returns true if and only if `t` is `\\x` and lower-case hex digits in pairs: how PostgreSQL
+/// shows the Python bytes Zato writes into a text column.
+pub fn looks_like_pg_hex(t: &[u8]) -> bool {
+    t.strip_prefix(b"\\x").is_some_and(|h| {
+        h.len() % 2 == 0
+            && h.iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    })
 }
 
 /// What [`fit`] did to a value the target holds.
@@ -161,9 +164,17 @@ fn datetime_parts(t: &[u8]) -> Option<[u32; 7]> {
         num(17..19)?,
         num(20..26)?,
     ];
-    let [_, month, day, hour, minute, second, _] = parts;
-    ((1..=12).contains(&month)
-        && (1..=31).contains(&day)
+    let [year, month, day, hour, minute, second, _] = parts;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    (year >= 1
+        && (1..=12).contains(&month)
+        && (1..=days).contains(&day)
         && hour < 24
         && minute < 60
         && second < 60)
@@ -416,5 +427,24 @@ mod tests {
             )
             .is_err()
         );
+        for bad in [
+            "2024-02-30 00:00:00.000000",
+            "2023-02-29 00:00:00.000000",
+            "2024-04-31 00:00:00.000000",
+            "0000-06-01 00:00:00.000000",
+        ] {
+            assert!(
+                fit(text(bad), "postgresql", ColType::DateTime, false, false).is_err(),
+                "{bad}"
+            );
+        }
+        let leap = text("2024-02-29 23:59:59.999999");
+        assert_eq!(
+            fit(leap.clone(), "postgresql", ColType::DateTime, false, false),
+            Ok(Fit::Exact(leap))
+        );
+        assert!(looks_like_pg_hex(b"\\x6741"));
+        assert!(!looks_like_pg_hex(b"\\x674"));
+        assert!(!looks_like_pg_hex(b"\\x67AB"));
     }
 }

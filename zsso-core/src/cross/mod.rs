@@ -48,7 +48,7 @@ pub struct CrossOptions {
 pub struct Problem {
     /// The table.
     pub table: String,
-    /// The row, by its primary key (`id=5`).
+    /// The row, by its primary key (`id=5`); empty for a problem of the schema.
     pub row: String,
     /// The column.
     pub column: String,
@@ -58,11 +58,15 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} column {}: {}",
-            self.table, self.row, self.column, self.reason
-        )
+        if self.row.is_empty() {
+            write!(f, "{} column {}: {}", self.table, self.column, self.reason)
+        } else {
+            write!(
+                f,
+                "{} {} column {}: {}",
+                self.table, self.row, self.column, self.reason
+            )
+        }
     }
 }
 
@@ -152,7 +156,7 @@ impl CrossPlan {
         }
         Err(Error::Refused {
             reason: format!(
-                "restore refused, nothing was changed: {} values of the {} bundle cannot be held by {} exactly:\n{}",
+                "restore refused, nothing was changed: {} values or names of the {} bundle cannot be held by {} exactly:\n{}",
                 self.problem_count,
                 self.source,
                 self.target,
@@ -183,6 +187,68 @@ struct Notes {
     problems: Vec<Problem>,
 }
 
+/// Returns true if and only if the source database tells names apart by case alone
+/// (PostgreSQL; SQLite and MySQL column names are case-insensitive).
+fn case_sensitive(dialect: &str) -> bool {
+    dialect == "postgresql"
+}
+
+/// The indexes of a source table on plain columns, as the model keeps them; the others are
+/// listed in `extras` as not carried over.
+fn source_indexes(
+    source: &Table,
+    is_col: &dyn Fn(&str) -> bool,
+    skip: &dyn Fn(&crate::schema::Index) -> bool,
+    extras: &mut Vec<String>,
+) -> Vec<IndexDef> {
+    let mut out = Vec::new();
+    for (n, i) in source
+        .indexes
+        .iter()
+        .filter(|i| i.origin != "primary_key")
+        .enumerate()
+    {
+        if skip(i) {
+            continue;
+        }
+        let cols: Vec<(String, Option<u32>)> = i
+            .columns
+            .iter()
+            .map(|c| {
+                let bare = strip_prefix_len(c);
+                let prefix = (bare != c.as_str())
+                    .then(|| c[bare.len() + 1..c.len() - 1].parse().ok())
+                    .flatten();
+                (bare.to_string(), prefix)
+            })
+            .collect();
+        if !cols.iter().all(|(c, _)| is_col(c)) {
+            extras.push(format!(
+                "index {} of {} is on expressions: it is not carried over",
+                i.name, source.name
+            ));
+            continue;
+        }
+        let name = if i.name.starts_with("sqlite_autoindex_") {
+            format!("{}_uq{}", source.name, n + 1)
+        } else {
+            i.name.clone()
+        };
+        extras.push(format!(
+            "{}index {name} of {} is not in Zato's schema: it is carried over",
+            if i.unique { "unique " } else { "" },
+            source.name
+        ));
+        out.push(IndexDef {
+            name,
+            unique: i.unique,
+            constraint: false,
+            columns: cols,
+        });
+    }
+    out
+}
+
 /// The target's definition of a source table, and where each column comes from.
 fn plan_table(
     source: &Table,
@@ -197,12 +263,14 @@ fn plan_table(
         filled,
         problems,
     } = notes;
-    let find = |name: &str| {
-        source
-            .columns
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(name))
+    let same = |a: &str, b: &str| {
+        if case_sensitive(source_dialect) {
+            a == b
+        } else {
+            a.eq_ignore_ascii_case(b)
+        }
     };
+    let find = |name: &str| source.columns.iter().position(|c| same(&c.name, name));
     let extra_col = |c: &crate::schema::Column| ColumnDef {
         name: c.name.clone(),
         ty: ColType::of_declared(source_dialect, &c.data_type),
@@ -210,68 +278,17 @@ fn plan_table(
         default_false: false,
         extra: true,
     };
-    let mut def = match zato
-        .iter()
-        .find(|t| t.name.eq_ignore_ascii_case(&source.name))
-    {
+    let mut def = match zato.iter().find(|t| same(&t.name, &source.name)) {
         Some(t) => t.clone(),
         None => {
-            let in_set = |t: &str| set.iter().any(|s| s.eq_ignore_ascii_case(t));
             let columns: Vec<ColumnDef> = source.columns.iter().map(extra_col).collect();
             let is_col = |c: &str| columns.iter().any(|k| k.name == c);
-            let mut indexes = Vec::new();
-            for (n, i) in source
-                .indexes
-                .iter()
-                .filter(|i| i.origin != "primary_key")
-                .enumerate()
-            {
-                let cols: Vec<(String, Option<u32>)> = i
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        let bare = strip_prefix_len(c);
-                        let prefix = (bare != c.as_str())
-                            .then(|| c[bare.len() + 1..c.len() - 1].parse().ok())
-                            .flatten();
-                        (bare.to_string(), prefix)
-                    })
-                    .collect();
-                if !cols.iter().all(|(c, _)| is_col(c)) {
-                    extras.push(format!(
-                        "index {} of {} is on expressions and is not carried over",
-                        i.name, source.name
-                    ));
-                    continue;
-                }
-                let name = if i.name.starts_with("sqlite_autoindex_") {
-                    format!("{}_uq{}", source.name, n + 1)
-                } else {
-                    i.name.clone()
-                };
-                indexes.push(IndexDef {
-                    name,
-                    unique: i.unique,
-                    constraint: false,
-                    columns: cols,
-                });
-            }
-            let foreign_keys = source
-                .foreign_keys
-                .iter()
-                .filter(|f| f.columns.len() == 1 && in_set(&f.ref_table))
-                .map(|f| ForeignKeyDef {
-                    column: f.columns[0].clone(),
-                    ref_table: f.ref_table.clone(),
-                    ref_column: f.ref_columns[0].clone(),
-                    on_delete: f.on_delete.clone(),
-                })
-                .collect();
             extras.push(format!(
-                "table {} is not in Zato's schema: it is carried over with its {} columns, primary key, indexes and foreign keys within the SSO tables",
+                "table {} is not in Zato's schema: it is carried over with its {} columns and its primary key",
                 source.name,
                 columns.len()
             ));
+            let indexes = source_indexes(source, &is_col, &|_| false, extras);
             TableDef {
                 name: source.name.clone(),
                 columns,
@@ -281,7 +298,7 @@ fn plan_table(
                     .map(|c| strip_prefix_len(c).to_string())
                     .collect(),
                 indexes,
-                foreign_keys,
+                foreign_keys: Vec::new(),
                 sequence: None,
                 mysql_key_order: Vec::new(),
                 extra: true,
@@ -290,7 +307,7 @@ fn plan_table(
     };
     if !def.extra {
         for c in &source.columns {
-            if def.column(&c.name).is_none() {
+            if !def.columns.iter().any(|k| same(&k.name, &c.name)) {
                 let e = extra_col(c);
                 extras.push(format!(
                     "column {}.{} ({}) is not in Zato's schema: it is carried over as {}",
@@ -301,6 +318,72 @@ fn plan_table(
                 ));
                 def.columns.push(e);
             }
+        }
+        // Indexes someone added to a Zato table; Zato's own, and what a database makes for
+        // them (SQLite's autoindexes, MySQL's keys of foreign keys), are the model's.
+        let zato_cols = |i: &crate::schema::Index| {
+            let cols: Vec<&str> = i.columns.iter().map(|c| strip_prefix_len(c)).collect();
+            def.indexes.iter().any(|z| {
+                z.name == i.name
+                    || z.columns
+                        .iter()
+                        .map(|c| c.0.as_str())
+                        .eq(cols.iter().copied())
+            }) || def
+                .foreign_keys
+                .iter()
+                .any(|f| cols == [f.column.as_str()] && i.name == f.column)
+        };
+        let is_col = |c: &str| def.columns.iter().any(|k| k.name == c);
+        let added = source_indexes(source, &is_col, &zato_cols, extras);
+        def.indexes.extend(added);
+    }
+    // Foreign keys: Zato's are the model's; a table's other ones to SSO tables are carried when
+    // they have one column, and every other one is listed.
+    for f in &source.foreign_keys {
+        let known = def.foreign_keys.iter().any(|k| {
+            f.columns == [k.column.as_str()]
+                && f.ref_table.eq_ignore_ascii_case(&k.ref_table)
+                && f.ref_columns == [k.ref_column.as_str()]
+        });
+        if known {
+            continue;
+        }
+        if def.extra
+            && f.columns.len() == 1
+            && set.iter().any(|s| s.eq_ignore_ascii_case(&f.ref_table))
+        {
+            def.foreign_keys.push(ForeignKeyDef {
+                column: f.columns[0].clone(),
+                ref_table: f.ref_table.clone(),
+                ref_column: f.ref_columns[0].clone(),
+                on_delete: f.on_delete.clone(),
+            });
+            extras.push(format!(
+                "foreign key of {} ({}) to {} is carried over (ON DELETE {})",
+                source.name, f.columns[0], f.ref_table, f.on_delete
+            ));
+        } else {
+            extras.push(format!(
+                "foreign key of {} ({}) to {} is not in Zato's schema: it is not carried over",
+                source.name,
+                f.columns.join(", "),
+                f.ref_table
+            ));
+        }
+    }
+    for tr in &source.triggers {
+        extras.push(format!(
+            "trigger {} of {} is not carried over (a trigger is written in its database's own language)",
+            tr.name, source.name
+        ));
+    }
+    for c in source.columns.iter().filter(|c| c.default.is_some()) {
+        if def.column(&c.name).is_some_and(|k| k.extra) {
+            extras.push(format!(
+                "the default of {}.{} is not carried over (defaults are written in their database's own language)",
+                source.name, c.name
+            ));
         }
     }
     let mut from = Vec::new();
@@ -328,7 +411,59 @@ fn plan_table(
         }
         from.push(at);
     }
+    name_problems(&def, target, problems);
     (def, from)
+}
+
+/// Names the target cannot hold: longer than its limit, or equal to another ignoring case
+/// where the target ignores it.
+fn name_problems(def: &TableDef, target: &str, problems: &mut Vec<Problem>) {
+    let limit = match target {
+        "postgresql" => Some((63, "bytes")),
+        "mysql" => Some((64, "characters")),
+        _ => None,
+    };
+    let mut names: Vec<(&str, &str)> = vec![("table", def.name.as_str())];
+    names.extend(def.columns.iter().map(|c| ("column", c.name.as_str())));
+    names.extend(def.indexes.iter().map(|i| ("index", i.name.as_str())));
+    let mut problem = |column: &str, reason: String| {
+        problems.push(Problem {
+            table: def.name.clone(),
+            row: String::new(),
+            column: column.to_string(),
+            reason,
+        })
+    };
+    for (what, n) in &names {
+        if let Some((max, unit)) = limit {
+            let len = if unit == "bytes" {
+                n.len()
+            } else {
+                n.chars().count()
+            };
+            if len > max {
+                problem(
+                    n,
+                    format!("a {what} name of {len} {unit}, longer than {target} takes ({max})"),
+                );
+            }
+        }
+    }
+    if target != "postgresql" {
+        for (k, c) in def.columns.iter().enumerate() {
+            if def.columns[..k]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&c.name))
+            {
+                problem(
+                    &c.name,
+                    format!(
+                        "a column name that {target} cannot tell from another one by case alone"
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Reads back the rows of a dump, with the dialect that wrote it, a statement (or a chunk
@@ -631,6 +766,16 @@ impl<'a> Cross<'a> {
             self.target.name()
         ));
         let mut converted = Vec::new();
+        let mut changed = Vec::new();
+        // Keys of unique indexes that the conversion changed (bytes that became text): on a
+        // target that compares keys by their bytes only these can newly equal another row's.
+        let keys: Vec<Vec<(String, Vec<usize>)>> =
+            tables.iter().map(|t| unique_keys(&t.def)).collect();
+        let byte_compare = self.target.name() != "mysql";
+        let mut watched: std::collections::HashMap<
+            (usize, usize),
+            std::collections::HashSet<Vec<u8>>,
+        > = std::collections::HashMap::new();
         self.rows().scan(&|_| true, &mut |i, row| {
             digests[i].add(row);
             let p = &tables[i];
@@ -645,12 +790,117 @@ impl<'a> Cross<'a> {
                     });
                 }
             };
-            self.convert_row(p, row, &mut converted, &mut conversions, &mut report);
+            self.convert_row(
+                p,
+                row,
+                &mut converted,
+                &mut changed,
+                &mut conversions,
+                &mut report,
+            );
             if let Some(Value::Integer(id)) = id_column(&p.def).and_then(|k| converted.get(k)) {
                 max_ids[i] = max_ids[i].max(*id);
             }
+            if byte_compare {
+                for (k, (_, cols)) in keys[i].iter().enumerate() {
+                    if cols.iter().any(|&c| changed[c])
+                        && let Some(key) = key_bytes(&converted, cols)
+                    {
+                        watched.entry((i, k)).or_default().insert(key);
+                    }
+                }
+            }
             Ok(())
         })?;
+        if self.target.name() == "postgresql" {
+            // PostgreSQL keeps Zato's foreign keys as constraints: the rows that the source
+            // held without their parents (SQLite does not enforce its keys) cannot go in.
+            for o in m
+                .orphans
+                .iter()
+                .filter(|o| set.iter().any(|s| s.eq_ignore_ascii_case(&o.parent)))
+            {
+                problem_count += 1;
+                let t = tables
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(&o.table));
+                let column = t
+                    .and_then(|t| {
+                        t.def
+                            .foreign_keys
+                            .iter()
+                            .find(|f| f.ref_table.eq_ignore_ascii_case(&o.parent))
+                    })
+                    .map_or_else(
+                        || format!("(a foreign key to {})", o.parent),
+                        |f| f.column.clone(),
+                    );
+                // SQLite reports the rowid, which is Zato's integer id.
+                let by_id = t.is_some_and(|t| id_column(&t.def).is_some());
+                if problems.len() < MAX_PROBLEMS {
+                    problems.push(Problem {
+                        table: o.table.clone(),
+                        row: match o.row {
+                            Some(r) if by_id => format!("id={r}"),
+                            Some(r) => format!("row {r}"),
+                            None => "a row".into(),
+                        },
+                        column,
+                        reason: format!(
+                            "references a row of {} that the bundle does not have, and PostgreSQL enforces Zato's foreign keys",
+                            o.parent
+                        ),
+                    });
+                }
+            }
+        }
+        if !watched.is_empty() {
+            let mut rows_of: std::collections::HashMap<(usize, usize, Vec<u8>), Vec<String>> =
+                std::collections::HashMap::new();
+            let mut ignore = |_: &str, _: String| {};
+            let mut scratch = Conversions::default();
+            self.rows()
+                .scan(&|i| watched.keys().any(|w| w.0 == i), &mut |i, row| {
+                    let p = &tables[i];
+                    self.convert_row(
+                        p,
+                        row,
+                        &mut converted,
+                        &mut changed,
+                        &mut scratch,
+                        &mut ignore,
+                    );
+                    for (k, (_, cols)) in keys[i].iter().enumerate() {
+                        if let Some(key) = key_bytes(&converted, cols)
+                            && watched.get(&(i, k)).is_some_and(|w| w.contains(&key))
+                        {
+                            rows_of
+                                .entry((i, k, key))
+                                .or_default()
+                                .push(row_key(&p.source, row));
+                        }
+                    }
+                    Ok(())
+                })?;
+            let mut groups: Vec<_> = rows_of.into_iter().filter(|(_, r)| r.len() > 1).collect();
+            groups.sort();
+            for ((i, k, _), rows) in groups {
+                let (name, cols) = &keys[i][k];
+                let names: Vec<&str> = cols
+                    .iter()
+                    .map(|&c| tables[i].def.columns[c].name.as_str())
+                    .collect();
+                problem_count += 1;
+                problems.push(Problem {
+                    table: tables[i].name.clone(),
+                    row: format!("rows {}", rows.join(", ")),
+                    column: names.join(", "),
+                    reason: format!(
+                        "distinct in the bundle, equal once bytes became the text they encode, in unique key {name}"
+                    ),
+                });
+            }
+        }
         for (i, t) in tables.iter_mut().enumerate() {
             let s = m.table(&t.name).ok_or_else(|| {
                 Error::bundle(
@@ -706,10 +956,12 @@ impl<'a> Cross<'a> {
         p: &PlannedTable,
         row: &[Value],
         out: &mut Vec<Value>,
+        changed: &mut Vec<bool>,
         conversions: &mut Conversions,
         report: &mut dyn FnMut(&str, String),
     ) {
         out.clear();
+        changed.clear();
         for (c, from) in p.def.columns.iter().zip(&p.from) {
             let v = match from {
                 Some(k) => {
@@ -725,11 +977,30 @@ impl<'a> Cross<'a> {
                         Change::HexToText => conversions.hex_to_text += 1,
                         Change::None => {}
                     }
+                    changed.push(change != Change::None);
                     v
                 }
-                None if c.default_false => Value::Integer(0),
-                None => Value::Null,
+                None if c.default_false => {
+                    changed.push(false);
+                    Value::Integer(0)
+                }
+                None => {
+                    changed.push(false);
+                    Value::Null
+                }
             };
+            if self.target.name() == "postgresql"
+                && model::is_bytes_column(&p.name, &c.name)
+                && let Value::Text(t) = &v
+                && convert::looks_like_pg_hex(t)
+            {
+                report(
+                    &c.name,
+                    "text in the form of PostgreSQL's hex text of bytes (\\x...), which a restore from PostgreSQL would read as those bytes".into(),
+                );
+                out.push(Value::Null);
+                continue;
+            }
             match convert::fit(
                 v,
                 self.target.name(),
@@ -749,6 +1020,44 @@ impl<'a> Cross<'a> {
             }
         }
     }
+}
+
+/// The unique keys of a table (its primary key and its unique indexes), each with its
+/// columns' positions.
+fn unique_keys(def: &TableDef) -> Vec<(String, Vec<usize>)> {
+    let pos = |c: &str| def.columns.iter().position(|k| k.name == c);
+    let mut out = Vec::new();
+    if let Some(cols) = def
+        .primary_key
+        .iter()
+        .map(|c| pos(c))
+        .collect::<Option<Vec<_>>>()
+        && !cols.is_empty()
+    {
+        out.push(("PRIMARY KEY".to_string(), cols));
+    }
+    for i in def.indexes.iter().filter(|i| i.unique) {
+        if let Some(cols) = i
+            .columns
+            .iter()
+            .map(|c| pos(&c.0))
+            .collect::<Option<Vec<_>>>()
+        {
+            out.push((i.name.clone(), cols));
+        }
+    }
+    out
+}
+
+/// The encoding of a key's values, or `None` if one is NULL (NULLs never collide).
+fn key_bytes(row: &[Value], cols: &[usize]) -> Option<Vec<u8>> {
+    let values: Vec<Value> = cols.iter().map(|&c| row[c].clone()).collect();
+    if values.iter().any(|v| matches!(v, Value::Null)) {
+        return None;
+    }
+    let mut out = Vec::new();
+    crate::digest::encode_row(&values, &mut out);
+    Some(out)
 }
 
 fn id_column(def: &TableDef) -> Option<usize> {
@@ -841,6 +1150,7 @@ impl Dumper for CrossDumper<'_> {
         };
         let p = &self.plan.tables[i];
         let mut out = Vec::new();
+        let mut changed = Vec::new();
         let mut conversions = Conversions::default();
         let mut failed: Option<String> = None;
         self.cross.rows().scan(&|k| k == i, &mut |_, row| {
@@ -853,8 +1163,14 @@ impl Dumper for CrossDumper<'_> {
                     )
                 });
             };
-            self.cross
-                .convert_row(p, row, &mut out, &mut conversions, &mut report);
+            self.cross.convert_row(
+                p,
+                row,
+                &mut out,
+                &mut changed,
+                &mut conversions,
+                &mut report,
+            );
             if let Some(f) = failed.take() {
                 return Err(Error::Refused { reason: f });
             }

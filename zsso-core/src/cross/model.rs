@@ -50,8 +50,13 @@ impl ColType {
             .split_once('(')
             .and_then(|(_, r)| r.split(')').next())
             .and_then(|n| n.trim().parse().ok());
+        if t.contains("with time zone") {
+            // Its text carries the zone; no Zato column has one.
+            return ColType::LongText;
+        }
         match base {
             "boolean" | "bool" => ColType::Boolean,
+            "int" | "integer" | "mediumint" if t.contains("unsigned") => ColType::BigInt,
             "tinyint" if len == Some(1) => ColType::Boolean,
             "integer" | "int" if dialect == "sqlite" => ColType::BigInt,
             "integer" | "int" | "int4" | "mediumint" | "smallint" | "int2" | "tinyint"
@@ -67,7 +72,7 @@ impl ColType {
             "datetime" | "timestamp" | "timestamp without time zone" => ColType::DateTime,
             "real" | "double" | "double precision" | "float" | "float8" | "float4" => ColType::Real,
             "bytea" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "binary" | "varbinary"
-            | "" => ColType::Blob,
+            | "bit" | "" => ColType::Blob,
             _ => ColType::LongText,
         }
     }
