@@ -175,39 +175,181 @@ macro_rules! outln {
     };
 }
 
-/// Progress on stderr: plain lines.
-#[derive(Debug, Default)]
+/// Progress on stderr: a bar per table on a terminal, a line every two seconds otherwise,
+/// and with `--json` one JSON object per line (`event`: `step`, `progress`, `table_done`,
+/// `warning`), so that stdout holds only the result.
 pub struct StderrProgress {
     tty: bool,
+    json: bool,
+    state: std::sync::Mutex<TableState>,
+}
+
+/// The table whose rows are being counted.
+#[derive(Default)]
+struct TableState {
+    table: String,
+    started: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl StderrProgress {
-    /// Progress for this process's stderr.
-    pub fn new() -> Self {
+    /// Progress for this process's stderr; `json` for machine-readable lines.
+    pub fn new(json: bool) -> Self {
         Self {
             tty: std::io::stderr().is_terminal(),
+            json,
+            state: std::sync::Mutex::new(TableState::default()),
         }
     }
+
+    fn event(&self, v: serde_json::Value) {
+        eprintln!("{v}");
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, TableState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the current bar, if there is one.
+    fn clear_bar(&self) {
+        if let Some(b) = self.state().bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Default for StderrProgress {
+    fn default() -> Self {
+        Self::new(false)
+    }
+}
+
+/// `n` bytes in MiB, with one decimal.
+fn mib(n: u64) -> String {
+    format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
 }
 
 impl Progress for StderrProgress {
     fn step(&self, message: &str) {
-        eprintln!("zsso: {message}");
+        if self.json {
+            self.event(json!({"event": "step", "message": message}));
+        } else {
+            self.clear_bar();
+            eprintln!("zsso: {message}");
+        }
     }
-    fn rows(&self, table: &str, rows: u64) {
-        if self.tty {
-            eprint!("\rzsso: {table}: {rows} rows");
-            let _ = std::io::stderr().flush();
+    fn advance(&self, p: &zsso::progress::TableProgress<'_>) {
+        let now = std::time::Instant::now();
+        let mut s = self.state();
+        if s.table != p.table || s.started.is_none() {
+            if let Some(b) = s.bar.take() {
+                b.finish_and_clear();
+            }
+            *s = TableState {
+                table: p.table.to_string(),
+                started: Some(now),
+                last: None,
+                bar: None,
+            };
+        }
+        if p.rows == 0 {
+            // The table starts: the clock is set, nothing to show yet.
+            return;
+        }
+        let secs = now.duration_since(s.started.unwrap_or(now)).as_secs_f64();
+        let rate = if secs > 0.0 {
+            p.rows as f64 / secs
+        } else {
+            0.0
+        };
+        let left = p
+            .total_rows
+            .filter(|t| *t >= p.rows && rate > 0.0)
+            .map(|t| (t - p.rows) as f64 / rate);
+        if self.tty && !self.json {
+            let bar = s.bar.get_or_insert_with(|| {
+                let b = match p.total_rows {
+                    Some(t) => indicatif::ProgressBar::new(t),
+                    None => indicatif::ProgressBar::new_spinner(),
+                };
+                let template = if p.total_rows.is_some() {
+                    "zsso: {prefix} [{bar:30}] {pos}/{len} rows, {msg}, {per_sec}, {eta} left"
+                } else {
+                    "zsso: {prefix} {spinner} {pos} rows, {msg}, {per_sec}"
+                };
+                if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                    b.set_style(style.progress_chars("=> "));
+                }
+                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                b.set_prefix(p.table.to_string());
+                b
+            });
+            bar.set_position(p.rows);
+            bar.set_message(mib(p.bytes));
+            return;
+        }
+        // Lines: at most one every two seconds (every second with --json).
+        let every = if self.json { 1.0 } else { 2.0 };
+        if s.last
+            .is_some_and(|l| now.duration_since(l).as_secs_f64() < every)
+        {
+            return;
+        }
+        s.last = Some(now);
+        if self.json {
+            self.event(json!({
+                "event": "progress",
+                "table": p.table,
+                "rows": p.rows,
+                "bytes": p.bytes,
+                "total_rows": p.total_rows,
+                "rows_per_second": rate.round(),
+                "seconds_left": left.map(|l| (l * 10.0).round() / 10.0),
+            }));
+        } else {
+            let total = p.total_rows.map(|t| format!("/{t}")).unwrap_or_default();
+            let left = left.map(|l| format!(", {l:.0} s left")).unwrap_or_default();
+            eprintln!(
+                "zsso: {}: {}{total} rows, {}, {:.0} rows/s{left}",
+                p.table,
+                p.rows,
+                mib(p.bytes),
+                rate
+            );
         }
     }
     fn table_done(&self, table: &str, rows: u64) {
-        if self.tty {
-            eprint!("\r");
+        let secs = {
+            let mut s = self.state();
+            if s.table != table {
+                // Another table has started already (a dump's rows of one table end when
+                // the next one's begin).
+                None
+            } else {
+                if let Some(b) = s.bar.take() {
+                    b.finish_and_clear();
+                }
+                let secs = s.started.map(|t| t.elapsed().as_secs_f64());
+                *s = TableState::default();
+                secs
+            }
+        };
+        if self.json {
+            self.event(
+                json!({"event": "table_done", "table": table, "rows": rows, "seconds": secs}),
+            );
+        } else {
+            eprintln!("zsso: {table}: {rows} rows");
         }
-        eprintln!("zsso: {table}: {rows} rows");
     }
     fn warning(&self, message: &str) {
-        eprintln!("zsso: warning: {message}");
+        if self.json {
+            self.event(json!({"event": "warning", "message": message}));
+        } else {
+            self.clear_bar();
+            eprintln!("zsso: warning: {message}");
+        }
     }
 }
 
@@ -255,7 +397,7 @@ pub enum Outcome {
 
 /// Runs one command, printing its result on stdout.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let progress = StderrProgress::new();
+    let progress = StderrProgress::new(cli.json());
     match cli.command {
         Command::Backup(a) => backup(a, &progress).await,
         Command::Restore(a) => restore(a, &progress).await,

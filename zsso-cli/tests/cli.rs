@@ -614,3 +614,98 @@ fn inspect_shows_what_a_restore_into_another_database_would_do() {
         r.stderr
     );
 }
+
+#[test]
+fn progress_tells_rows_bytes_rate_and_time_left_as_lines_or_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture().join("server"), &src);
+    let db = src.join("zato.db");
+    sqlite3(
+        &db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+         INSERT INTO zato_sso_session (id, ust, creation_time, expiration_time, remote_addr, user_agent, auth_type, auth_principal, opaque1, user_id)
+         SELECT 1000 + i, 'ust-gen-' || i, '2026-01-01 00:00:00.000000', '2026-01-02 00:00:00.000000', '::1', 'ua', 'basic', 'p', 'null', 1 FROM n",
+    );
+    let sessions: u64 = sqlite3(&db, "SELECT count(*) FROM zato_sso_session")
+        .trim()
+        .parse()
+        .unwrap();
+    let bundle = dir.path().join("b");
+    let r = zsso(
+        &[
+            "backup",
+            "--server-dir",
+            s(&src),
+            "--out",
+            s(&bundle),
+            "--json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let result = r.json();
+    let events: Vec<Value> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let kinds: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["progress", "step", "table_done"].into_iter().collect()
+    );
+    let p = events.iter().find(|e| e["event"] == "progress").unwrap();
+    assert_eq!(p["table"], "zato_sso_session");
+    assert_eq!(p["rows"], 5000);
+    assert_eq!(p["total_rows"], sessions);
+    assert!(p["bytes"].as_u64().unwrap() > 5000 * 50, "{p}");
+    assert!(p["rows_per_second"].as_f64().unwrap() > 0.0, "{p}");
+    assert!(p["seconds_left"].as_f64().is_some(), "{p}");
+    // Every table is done once, with the rows the manifest records.
+    let done: Vec<(&str, u64)> = events
+        .iter()
+        .filter(|e| e["event"] == "table_done")
+        .map(|e| (e["table"].as_str().unwrap(), e["rows"].as_u64().unwrap()))
+        .collect();
+    let recorded: Vec<(&str, u64)> = result["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["rows"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(done, recorded);
+    // Without --json, and not on a terminal: lines.
+    let target = dir.path().join("t.db");
+    let r = zsso(
+        &[
+            "restore",
+            s(&bundle),
+            "--db",
+            &format!("sqlite://{}", s(&target)),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("zsso: zato_sso_session: ") && l.contains(" rows/s"))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(
+        line.starts_with(&format!("zsso: zato_sso_session: 500/{sessions} rows, ")),
+        "{line}"
+    );
+    assert!(line.ends_with(" s left"), "{line}");
+    assert!(
+        r.stderr
+            .contains(&format!("zsso: zato_sso_session: {sessions} rows\n")),
+        "{}",
+        r.stderr
+    );
+}

@@ -130,6 +130,13 @@ pub trait Dumper: Send {
     ///   enforce foreign keys (SQLite by default), and a parent table that does not exist.
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>>;
 
+    /// How many rows `table` has, exactly or as the database estimates it, for progress
+    /// reports; `None` when that is not known cheaply. The default knows nothing.
+    async fn estimated_rows(&mut self, table: &Table) -> Option<u64> {
+        let _ = table;
+        None
+    }
+
     /// Ends the snapshot. It changes nothing in the database.
     async fn finish(&mut self) -> Result<()>;
 }

@@ -46,6 +46,9 @@ struct RowWriter<'a> {
     digest: TableDigest,
     table: &'a str,
     progress: &'a dyn Progress,
+    /// Bytes of the dump written for the table.
+    bytes: u64,
+    total_rows: Option<u64>,
 }
 
 impl RowWriter<'_> {
@@ -53,6 +56,7 @@ impl RowWriter<'_> {
         self.out
             .write_all(self.batch.as_bytes())
             .map_err(|e| Error::io("cannot write", self.path, e))?;
+        self.bytes += self.batch.len() as u64;
         self.batch.clear();
         Ok(())
     }
@@ -117,7 +121,12 @@ impl RowSink for RowWriter<'_> {
             }
         }
         if self.digest.rows().is_multiple_of(ROWS_PER_REPORT) {
-            self.progress.rows(self.table, self.digest.rows());
+            self.progress.advance(&crate::progress::TableProgress {
+                table: self.table,
+                rows: self.digest.rows(),
+                bytes: self.bytes + self.batch.len() as u64,
+                total_rows: self.total_rows,
+            });
         }
         Ok(())
     }
@@ -256,6 +265,7 @@ pub async fn backup(
     let mut summaries = Vec::new();
     for t in &tables {
         progress.step(&format!("dumping {}", t.name));
+        let total_rows = dumper.estimated_rows(t).await;
         let style = dialect.rows_style();
         let mut rw = RowWriter {
             out: &mut out_w,
@@ -271,7 +281,15 @@ pub async fn backup(
             digest: TableDigest::new(),
             table: &t.name,
             progress,
+            bytes: 0,
+            total_rows,
         };
+        progress.advance(&crate::progress::TableProgress {
+            table: &t.name,
+            rows: 0,
+            bytes: 0,
+            total_rows,
+        });
         dumper.stream_rows(t, &mut rw).await?;
         rw.finish()?;
         progress.table_done(&t.name, rw.digest.rows());

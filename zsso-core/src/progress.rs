@@ -3,10 +3,27 @@
 //! The library never prints; it tells a [`Progress`] what it is doing, and the CLI prints
 //! that on stderr.
 
+/// How far the rows of one table are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TableProgress<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// Rows done so far.
+    pub rows: u64,
+    /// Bytes of the dump written (backup) or read (restore) for the table so far.
+    pub bytes: u64,
+    /// All the rows the table has, exactly or as the database estimates it, if known.
+    pub total_rows: Option<u64>,
+}
+
 /// Receives progress events. Every method has an empty default.
 pub trait Progress: Send + Sync {
     /// A step of the operation begins, such as "checking the bundle".
     fn step(&self, _message: &str) {}
+    /// Rows of a table were processed. The default tells [`Progress::rows`].
+    fn advance(&self, p: &TableProgress<'_>) {
+        self.rows(p.table, p.rows)
+    }
     /// Rows of a table were processed: `rows` so far.
     fn rows(&self, _table: &str, _rows: u64) {}
     /// A table is done, with its row count.
@@ -22,7 +39,7 @@ pub struct Silent;
 impl Progress for Silent {}
 
 /// How many rows pass between two [`Progress::rows`] calls.
-pub const ROWS_PER_REPORT: u64 = 50_000;
+pub const ROWS_PER_REPORT: u64 = 5_000;
 
 /// The warnings of one operation: each is told to the [`Progress`] as it happens and kept for
 /// the operation's report.

@@ -573,6 +573,10 @@ struct DumpCopy<'a, R> {
     columns: usize,
     buf: Vec<u8>,
     done: bool,
+    table: &'a str,
+    total_rows: Option<u64>,
+    bytes: u64,
+    progress: &'a dyn Progress,
 }
 
 impl<R: std::io::BufRead + Send> CopySource for DumpCopy<'_, R> {
@@ -590,6 +594,13 @@ impl<R: std::io::BufRead + Send> CopySource for DumpCopy<'_, R> {
                 return Ok(None);
             }
         }
+        self.bytes += self.buf.len() as u64;
+        self.progress.advance(&crate::progress::TableProgress {
+            table: self.table,
+            rows: self.r.copy_rows(),
+            bytes: self.bytes,
+            total_rows: self.total_rows,
+        });
         Ok(Some(&self.buf))
     }
 }
@@ -794,6 +805,7 @@ async fn load_and_check(
     let mut r = StatementReader::new(open_dump(dump)?, dump, restorer.dialect().lexer());
     let mut current: Option<String> = None;
     let mut rows_done = 0u64;
+    let mut bytes_done = 0u64;
     // The indexes and triggers the dump creates: each must exist afterwards (an `IF NOT
     // EXISTS` meeting an object of that name elsewhere would skip it silently).
     let mut created: Vec<(&str, String, String)> = Vec::new();
@@ -851,7 +863,21 @@ async fn load_and_check(
                 columns: *columns,
                 buf: Vec::new(),
                 done: false,
+                table,
+                total_rows: plan
+                    .tables
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                    .map(|(_, n)| *n),
+                bytes: 0,
+                progress,
             };
+            progress.advance(&crate::progress::TableProgress {
+                table,
+                rows: 0,
+                bytes: 0,
+                total_rows: data.total_rows,
+            });
             let took = restorer
                 .copy_in(&copy_sql, &mut data)
                 .await
@@ -866,6 +892,16 @@ async fn load_and_check(
             *ran += 1;
             progress.table_done(table, rows);
         } else if kind.runs() && !skip {
+            if let Kind::Insert { table, .. } = &kind
+                && current.as_deref() != Some(table)
+            {
+                progress.advance(&crate::progress::TableProgress {
+                    table,
+                    rows: 0,
+                    bytes: 0,
+                    total_rows: None,
+                });
+            }
             restorer.execute(&stmt.text).await.map_err(at_line)?;
             *ran += 1;
         }
@@ -884,9 +920,20 @@ async fn load_and_check(
                 }
                 current = Some(table.clone());
                 rows_done = 0;
+                bytes_done = 0;
             }
             rows_done += rows;
-            progress.rows(table, rows_done);
+            bytes_done += stmt.text.len() as u64;
+            progress.advance(&crate::progress::TableProgress {
+                table,
+                rows: rows_done,
+                bytes: bytes_done,
+                total_rows: plan
+                    .tables
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                    .map(|(_, n)| *n),
+            });
         }
     }
     if let Some(prev) = current {

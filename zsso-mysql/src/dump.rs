@@ -170,6 +170,20 @@ impl Dumper for MysqlDumper {
         orphans(self.conn()?, &database, tables, &move |_| same.clone()).await
     }
 
+    async fn estimated_rows(&mut self, table: &Table) -> Option<u64> {
+        // InnoDB's estimate.
+        let database = self.location.database().to_string();
+        let n: Option<u64> = sqlx::query_scalar(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+        )
+        .bind(database)
+        .bind(&table.name)
+        .fetch_optional(self.conn().ok()?)
+        .await
+        .ok()?;
+        n.filter(|n| *n > 0)
+    }
+
     async fn finish(&mut self) -> Result<()> {
         if let Some(mut c) = self.conn.take() {
             sqlx::raw_sql("COMMIT")

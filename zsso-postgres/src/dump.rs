@@ -239,6 +239,18 @@ impl Dumper for PgDumper {
         orphans(self.conn()?, tables).await
     }
 
+    async fn estimated_rows(&mut self, table: &Table) -> Option<u64> {
+        // The planner's estimate, from the last ANALYZE (none before the first one).
+        let name = crate::dialect::POSTGRES.quote_ident(&table.name);
+        let n: Option<f32> =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)")
+                .bind(name)
+                .fetch_optional(self.conn().ok()?)
+                .await
+                .ok()?;
+        n.filter(|n| *n > 0.0).map(|n| n as u64)
+    }
+
     async fn finish(&mut self) -> Result<()> {
         if let Some(mut c) = self.conn.take() {
             sqlx::raw_sql("COMMIT")

@@ -200,6 +200,19 @@ impl Dumper for SqliteDumper {
         orphans(&mut self.conn, tables).await
     }
 
+    async fn estimated_rows(&mut self, table: &Table) -> Option<u64> {
+        // Exact, in the same read transaction, and quick: SQLite counts from its smallest index.
+        let sql = format!(
+            "SELECT count(*) FROM {}",
+            crate::dialect::SQLITE.quote_ident(&table.name)
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut self.conn)
+            .await
+            .ok()?;
+        u64::try_from(n).ok()
+    }
+
     async fn finish(&mut self) -> Result<()> {
         sqlx::raw_sql("COMMIT")
             .execute(&mut self.conn)

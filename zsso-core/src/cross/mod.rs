@@ -1182,6 +1182,14 @@ impl Dumper for CrossDumper<'_> {
         Ok(self.cross.bundle.manifest.orphans.clone())
     }
 
+    async fn estimated_rows(&mut self, table: &Table) -> Option<u64> {
+        self.plan
+            .tables
+            .iter()
+            .find(|t| t.name == table.name)
+            .map(|t| t.rows)
+    }
+
     async fn finish(&mut self) -> Result<()> {
         Ok(())
     }
