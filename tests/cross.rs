@@ -693,7 +693,7 @@ async fn columns_and_tables_zato_does_not_have_are_carried_over_and_listed() {
          CREATE TABLE zato_sso_extra (id INTEGER NOT NULL PRIMARY KEY, user_id VARCHAR(191) NOT NULL REFERENCES zato_sso_user (user_id),
              score REAL, data BLOB, note TEXT, seen DATETIME);
          CREATE UNIQUE INDEX zato_extra_note ON zato_sso_extra (note);
-         INSERT INTO zato_sso_extra SELECT id, user_id, id / 4.0, X'00FF10', 'note ' || id, '2026-01-02 03:04:05.000000' FROM zato_sso_user;",
+         INSERT INTO zato_sso_extra SELECT id, user_id, id / 4.0, X'00FF10', 'note ' || id, '2026-01-02 03:04:05.123456' FROM zato_sso_user;",
     )
     .await;
     for db in [&pg, &my] {
@@ -742,7 +742,12 @@ async fn columns_and_tables_zato_does_not_have_are_carried_over_and_listed() {
     );
     assert_eq!(
         my.sql("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'zato_sso_extra' ORDER BY ORDINAL_POSITION"),
-        "id\tbigint(20)\nuser_id\tvarchar(191)\nscore\tdouble\ndata\tlongblob\nnote\tlongtext\nseen\tdatetime\n"
+        "id\tbigint(20)\nuser_id\tvarchar(191)\nscore\tdouble\ndata\tlongblob\nnote\tlongtext\nseen\tdatetime(6)\n"
+    );
+    // A datetime column Zato does not have keeps its microseconds on MySQL too.
+    assert_eq!(
+        my.sql("SELECT seen FROM zato_sso_extra WHERE id = 2"),
+        "2026-01-02 03:04:05.123456\n"
     );
     pg.drop_now();
     my.drop_now();
@@ -874,5 +879,64 @@ async fn indexes_triggers_and_counters_are_carried_or_listed_and_verified() {
             "sequence zato_sso_user_id_seq would next give 1, and zato_sso_user already holds id {max}"
         )]
     );
+    pg.drop_now();
+}
+
+#[tokio::test]
+async fn extra_keys_take_zatos_types_partial_indexes_are_listed_and_an_older_schema_verifies() {
+    let test = "x_keys";
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let Some(my) = Db::empty(Kind::Mysql, test, "x_keys_my", t) else {
+        return;
+    };
+    let Some(pg) = Db::empty(Kind::Postgres, test, "x_keys_pg", t) else {
+        return;
+    };
+    let bundle = sqlite_bundle_with(
+        t,
+        "keys",
+        "CREATE TABLE zato_sso_x (id INTEGER PRIMARY KEY, uid INTEGER REFERENCES zato_sso_user (id) ON DELETE CASCADE, live INTEGER);
+         INSERT INTO zato_sso_x VALUES (1, 1, 1), (2, 1, 0);
+         CREATE UNIQUE INDEX zx_live ON zato_sso_x (uid) WHERE live = 1;
+         ALTER TABLE zato_sso_group DROP COLUMN opaque1;",
+    )
+    .await;
+    for db in [&my, &pg] {
+        let r = restore(&bundle, db, true).await.unwrap();
+        assert!(
+            r.warnings.iter().any(|w| w == "index zx_live of zato_sso_x is partial (it has a WHERE): it is not carried over"),
+            "{:?}",
+            r.warnings
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w == "zato_sso_group.opaque1 is not in the bundle: filled with NULL"),
+            "{:?}",
+            r.warnings
+        );
+        // The database holds Zato's column the bundle lacked; verify compares the others.
+        let v = verify_neutral(&bundle, db, &Kind::Sqlite.secrets(), true).await;
+        assert!(v.ok(), "{:?}", v.problems);
+        assert_eq!(
+            v.notes,
+            [
+                "column zato_sso_group.opaque1 is in the database but not in the bundle: not compared"
+            ]
+        );
+    }
+    // The key references Zato's 32-bit id, so it is a 32-bit integer too, and it cascades.
+    assert_eq!(
+        my.sql("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'zato_sso_x' AND COLUMN_NAME = 'uid'"),
+        "int(11)\n"
+    );
+    my.sql("DELETE FROM zato_sso_user WHERE id = 1");
+    assert_eq!(my.sql("SELECT count(*) FROM zato_sso_x"), "0\n");
+    assert_eq!(
+        pg.sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'zato_sso_x'::regclass AND attname = 'uid'").trim(),
+        "integer"
+    );
+    my.drop_now();
     pg.drop_now();
 }

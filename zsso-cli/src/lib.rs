@@ -593,6 +593,9 @@ async fn verify(a: VerifyArgs, progress: &StderrProgress) -> Result<Outcome> {
             let state = if l.ok { "password matches" } else { "FAILED" };
             outln!("  login of {}: {state}", l.username);
         }
+        for n in &report.notes {
+            outln!("  {n}");
+        }
         if let Some(n) = &report.neutral {
             outln!(
                 "  compared in neutral form with the {} bundle (bytes as text, datetimes with six digits, columns by name)",

@@ -15,6 +15,22 @@ use serde::{Deserialize, Serialize};
 pub trait RowSink: Send {
     /// Takes one row, its values in the table's column order.
     fn row(&mut self, values: &[Value]) -> Result<()>;
+
+    /// Returns true if and only if the sink also takes rows as lines of COPY text
+    /// ([`RowSink::copy_lines`]). Default: false.
+    fn takes_copy_lines(&self) -> bool {
+        false
+    }
+
+    /// Takes rows as whole lines of COPY text, each ending with a newline, exactly as the
+    /// database printed them for the table's columns; called only when
+    /// [`RowSink::takes_copy_lines`] says so.
+    fn copy_lines(&mut self, lines: &[u8]) -> Result<()> {
+        let _ = lines;
+        Err(crate::Error::Usage(
+            "this sink does not take COPY text".into(),
+        ))
+    }
 }
 
 impl<F: FnMut(&[Value]) -> Result<()> + Send> RowSink for F {

@@ -49,6 +49,64 @@ struct RowWriter<'a> {
     /// Bytes of the dump written for the table.
     bytes: u64,
     total_rows: Option<u64>,
+    /// The table's rows as the dump holds them, read back and digested on a thread of their
+    /// own when the rows come as COPY text (see [`DigestWorker`]).
+    worker: Option<DigestWorker>,
+    table_model: &'a Table,
+}
+
+/// Digests lines of COPY text on a second core while the first one writes them: the lines
+/// are read back with the dialect's own reader, exactly as a restore's re-digest reads the
+/// loaded table, so the digest is the one the row path computes.
+struct DigestWorker {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    handle: Option<std::thread::JoinHandle<Result<TableDigest>>>,
+}
+
+impl DigestWorker {
+    fn start(dialect: &'static dyn Dialect, table: Table) -> Self {
+        // A few chunks in flight at most: memory does not grow with the table.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let handle = std::thread::spawn(move || {
+            let mut digest = TableDigest::new();
+            let mut values = Vec::with_capacity(table.columns.len());
+            while let Ok(chunk) = rx.recv() {
+                for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    dialect
+                        .decode_copy_line(line, &table, &mut values)
+                        .map_err(|e| Error::Mismatch {
+                            table: table.name.clone(),
+                            reason: format!("row {}: {e}", digest.rows() + 1),
+                        })?;
+                    digest.add(&values);
+                }
+            }
+            Ok(digest)
+        });
+        Self {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    fn send(&mut self, chunk: Vec<u8>) -> Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(chunk).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            self.finish().map(drop)
+        }
+    }
+
+    /// The digest of every line sent, or the error that stopped the thread.
+    fn finish(&mut self) -> Result<TableDigest> {
+        self.tx = None;
+        match self.handle.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::Usage("the digest thread panicked".into())),
+            None => Err(Error::Usage("the digest thread has already ended".into())),
+        }
+    }
 }
 
 impl RowWriter<'_> {
@@ -74,6 +132,9 @@ impl RowWriter<'_> {
 
     /// Ends the table's rows: the last batch, and a COPY block's end marker.
     fn finish(&mut self) -> Result<()> {
+        if let Some(mut w) = self.worker.take() {
+            self.digest = w.finish()?;
+        }
         self.flush_batch()?;
         if self.style == RowsStyle::Copy && self.in_batch > 0 {
             self.batch.push_str("\\.\n");
@@ -84,6 +145,41 @@ impl RowWriter<'_> {
 }
 
 impl RowSink for RowWriter<'_> {
+    fn takes_copy_lines(&self) -> bool {
+        self.style == RowsStyle::Copy && self.digest.rows() == 0
+    }
+
+    fn copy_lines(&mut self, lines: &[u8]) -> Result<()> {
+        if self.in_batch == 0 {
+            self.batch.push_str(&self.prefix);
+        }
+        let before = self.in_batch as u64;
+        let n = lines.iter().filter(|&&b| b == b'\n').count();
+        self.in_batch += n;
+        // The lines go into the dump as the database printed them: PostgreSQL reads its own
+        // COPY text back as the same values.
+        self.write_batch()?;
+        self.out
+            .write_all(lines)
+            .map_err(|e| Error::io("cannot write", self.path, e))?;
+        self.bytes += lines.len() as u64;
+        let dialect = self.dialect;
+        let table = self.table_model;
+        self.worker
+            .get_or_insert_with(|| DigestWorker::start(dialect, table.clone()))
+            .send(lines.to_vec())?;
+        let rows = before + n as u64;
+        if rows / ROWS_PER_REPORT != before / ROWS_PER_REPORT {
+            self.progress.advance(&crate::progress::TableProgress {
+                table: self.table,
+                rows,
+                bytes: self.bytes,
+                total_rows: self.total_rows,
+            });
+        }
+        Ok(())
+    }
+
     fn row(&mut self, values: &[Value]) -> Result<()> {
         self.digest.add(values);
         match self.style {
@@ -283,6 +379,8 @@ pub async fn backup(
             progress,
             bytes: 0,
             total_rows,
+            worker: None,
+            table_model: t,
         };
         progress.advance(&crate::progress::TableProgress {
             table: &t.name,

@@ -300,6 +300,9 @@ pub struct VerifyReport {
     pub login: Option<LoginCheck>,
     /// Everything that does not match; empty if and only if the check passed.
     pub problems: Vec<String>,
+    /// What the user should know that is not a difference, such as columns left out of a
+    /// comparison in neutral form.
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
@@ -434,6 +437,7 @@ pub async fn verify_with(
     progress.step(&format!("reading {database}"));
     let snap = dumper.begin().await?;
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     let mut tables = Vec::new();
     let m = &bundle.manifest;
     let dialect = dumper.dialect().name();
@@ -460,11 +464,27 @@ pub async fn verify_with(
                 let d = match neutral {
                     None => digest_table(&mut src, live).await?,
                     Some(n) => {
-                        let form = crate::cross::convert::NeutralForm::new(
+                        // The columns the bundle has: one a restore added (Zato's, which the
+                        // bundle's older schema lacked) is not part of the comparison.
+                        let bundled = m.schema.table(&t.name);
+                        let form = crate::cross::convert::NeutralForm::of_columns(
                             dialect,
                             live,
                             n.drop_microseconds,
+                            bundled,
                         );
+                        for c in live.columns.iter().filter(|c| {
+                            bundled.is_some_and(|b| {
+                                !b.columns
+                                    .iter()
+                                    .any(|k| k.name.eq_ignore_ascii_case(&c.name))
+                            })
+                        }) {
+                            notes.push(format!(
+                                "column {}.{} is in the database but not in the bundle: not compared",
+                                t.name, c.name
+                            ));
+                        }
                         let id = live.columns.iter().position(|c| c.name == "id");
                         let mut d = TableDigest::new();
                         let mut out = Vec::new();
@@ -601,5 +621,6 @@ pub async fn verify_with(
         secrets: secrets_check,
         login: login_check,
         problems,
+        notes,
     })
 }

@@ -486,7 +486,7 @@ impl Restorer for MysqlRestorer {
         table: &Table,
         rows: &mut dyn RowBatches,
     ) -> Result<Vec<String>> {
-        // The unique indexes with a text column: (name, [(column index, prefix length)]).
+        // The unique keys that loading could find equal: (name, [(column index, prefix)]).
         let col = |name: &str| table.columns.iter().position(|c| c.name == name);
         let mut uniques: Vec<(&str, Vec<(usize, Option<u32>)>)> = Vec::new();
         let texty = |k: usize| {
@@ -517,7 +517,15 @@ impl Restorer for MysqlRestorer {
                 })
                 .collect();
             let Some(cols) = cols else { continue };
-            if cols.iter().any(|&(k, _)| texty(k)) {
+            // One integer column cannot collide: integers are never changed. Any other key
+            // can, by the collation, by a prefix, or by datetimes that lost microseconds.
+            let integer = |k: usize| {
+                table.columns[k]
+                    .data_type
+                    .to_ascii_lowercase()
+                    .contains("int")
+            };
+            if !(cols.len() == 1 && integer(cols[0].0)) {
                 uniques.push((&i.name, cols));
             }
         }

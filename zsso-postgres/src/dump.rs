@@ -85,6 +85,35 @@ pub(crate) async fn stream_rows(
     let ctx = || format!("reading the rows of {}", table.name);
     let mut stream = conn.copy_out_raw(&sql).await.map_err(|e| db(ctx(), e))?;
     let mut pending: Vec<u8> = Vec::new();
+    // A sink that takes COPY text gets PostgreSQL's own lines, when the dump's reader reads
+    // every column as this reader does (it knows the types by name, not by OID).
+    let raw = sink.takes_copy_lines()
+        && table
+            .columns
+            .iter()
+            .zip(kinds)
+            .all(|(c, k)| Kind::of_name(&c.data_type) == *k);
+    if raw {
+        let mut sink_result = Ok(());
+        while let Some(chunk) = stream.try_next().await.map_err(|e| db(ctx(), e))? {
+            if sink_result.is_err() {
+                continue;
+            }
+            pending.extend_from_slice(&chunk);
+            if let Some(last) = pending.iter().rposition(|&b| b == b'\n') {
+                sink_result = sink.copy_lines(&pending[..=last]);
+                pending.drain(..=last);
+            }
+        }
+        sink_result?;
+        if !pending.is_empty() {
+            return Err(Error::Mismatch {
+                table: table.name.clone(),
+                reason: "the COPY stream ended inside a row".into(),
+            });
+        }
+        return Ok(());
+    }
     let mut values: Vec<Value> = Vec::with_capacity(kinds.len());
     let mut scratch = Vec::new();
     let mut row = 0u64;

@@ -42,7 +42,7 @@ pub fn neutral(
             let bytes = hex::decode(&t[2..]).unwrap_or_default();
             (Value::Text(bytes), Change::HexToText)
         }
-        Value::Text(t) if ty == ColType::DateTime => (Value::Text(six_digits(&t)), Change::None),
+        Value::Text(t) if ty.is_datetime() => (Value::Text(six_digits(&t)), Change::None),
         v => (v, Change::None),
     }
 }
@@ -89,7 +89,16 @@ pub fn fit(
         (Value::Integer(i), ColType::Boolean) => Err(format!(
             "{i} in a boolean column (only 0 and 1 are booleans)"
         )),
-        (Value::Text(t), ColType::DateTime) => fit_datetime(t, target, drop_microseconds),
+        (Value::Text(t), ColType::DateTime) => fit_datetime(t, target, drop_microseconds, false),
+        // `datetime(6)` holds the microseconds: none is ever dropped.
+        (Value::Text(t), ColType::DateTime6) => fit_datetime(t, target, false, true),
+        (Value::Real(r), ColType::Real)
+            if *r == 0.0 && r.is_sign_negative() && target != "postgresql" =>
+        {
+            Err(format!(
+                "-0.0 in a float column, which {target} keeps as 0.0"
+            ))
+        }
         (Value::Text(t), ty) if ty.is_text() => fit_text(t, target, ty).map(|()| Fit::Exact(value)),
         (Value::Real(r), ColType::Real) if target == "mysql" && !r.is_finite() => Err(format!(
             "{r} in a float column: MySQL has no NaN or infinity"
@@ -181,7 +190,12 @@ fn datetime_parts(t: &[u8]) -> Option<[u32; 7]> {
         .then_some(parts)
 }
 
-fn fit_datetime(t: &[u8], target: &str, drop_microseconds: bool) -> Result<Fit, String> {
+fn fit_datetime(
+    t: &[u8],
+    target: &str,
+    drop_microseconds: bool,
+    holds_microseconds: bool,
+) -> Result<Fit, String> {
     if target == "sqlite" {
         return Ok(Fit::Exact(Value::Text(t.to_vec())));
     }
@@ -194,7 +208,7 @@ fn fit_datetime(t: &[u8], target: &str, drop_microseconds: bool) -> Result<Fit, 
         if parts[0] < 1000 {
             return Err("a year before 1000, which MySQL DATETIME cannot hold".into());
         }
-        if parts[6] != 0 {
+        if parts[6] != 0 && !holds_microseconds {
             if !drop_microseconds {
                 return Err("microseconds, which MySQL DATETIME (as Zato creates it) would drop; restore with --allow-lost-microseconds to drop them".into());
             }
@@ -222,7 +236,25 @@ pub struct NeutralForm {
 impl NeutralForm {
     /// The form for `table` as a `dialect` database holds it.
     pub fn new(dialect: &str, table: &crate::schema::Table, drop_microseconds: bool) -> Self {
-        let mut order: Vec<usize> = (0..table.columns.len()).collect();
+        Self::of_columns(dialect, table, drop_microseconds, None)
+    }
+
+    /// The form for the columns of `table` that `only` also has (by name, ASCII case
+    /// ignored), or all of them.
+    pub fn of_columns(
+        dialect: &str,
+        table: &crate::schema::Table,
+        drop_microseconds: bool,
+        only: Option<&crate::schema::Table>,
+    ) -> Self {
+        let kept = |i: &usize| {
+            only.is_none_or(|o| {
+                o.columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(&table.columns[*i].name))
+            })
+        };
+        let mut order: Vec<usize> = (0..table.columns.len()).filter(kept).collect();
         order.sort_by_key(|&i| table.columns[i].name.to_ascii_lowercase());
         Self {
             dialect: dialect.to_string(),
@@ -255,7 +287,7 @@ impl NeutralForm {
                 self.types[i],
             );
             if self.drop_microseconds
-                && self.types[i] == ColType::DateTime
+                && self.types[i].is_datetime()
                 && let Value::Text(t) = &mut v
                 && t.len() == 26
                 && t[19] == b'.'
@@ -442,6 +474,15 @@ mod tests {
         assert_eq!(
             fit(leap.clone(), "postgresql", ColType::DateTime, false, false),
             Ok(Fit::Exact(leap))
+        );
+        assert!(
+            fit(Value::Real(-0.0), "mysql", ColType::Real, false, false)
+                .unwrap_err()
+                .contains("-0.0")
+        );
+        assert_eq!(
+            fit(Value::Real(-0.0), "postgresql", ColType::Real, false, false),
+            Ok(Fit::Exact(Value::Real(-0.0)))
         );
         assert!(looks_like_pg_hex(b"\\x6741"));
         assert!(!looks_like_pg_hex(b"\\x674"));

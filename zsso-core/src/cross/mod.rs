@@ -187,6 +187,14 @@ struct Notes {
     problems: Vec<Problem>,
 }
 
+/// Returns true if and only if `sql` holds `word` (upper case) as a word of its own, in any
+/// case; text in quotes may give a false yes, which only makes a listing longer.
+fn has_word(sql: &str, word: &str) -> bool {
+    sql.to_ascii_uppercase()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == word)
+}
+
 /// Returns true if and only if the source database tells names apart by case alone
 /// (PostgreSQL; SQLite and MySQL column names are case-insensitive).
 fn case_sensitive(dialect: &str) -> bool {
@@ -209,6 +217,23 @@ fn source_indexes(
         .enumerate()
     {
         if skip(i) {
+            continue;
+        }
+        let partial = i
+            .create_sql
+            .as_deref()
+            .is_some_and(|s| has_word(s, "WHERE"));
+        if partial || !matches!(i.origin.as_str(), "index" | "unique") {
+            extras.push(format!(
+                "index {} of {} is {}: it is not carried over",
+                i.name,
+                source.name,
+                if partial {
+                    "partial (it has a WHERE)"
+                } else {
+                    "not a plain index"
+                }
+            ));
             continue;
         }
         let cols: Vec<(String, Option<u32>)> = i
@@ -273,8 +298,16 @@ fn plan_table(
     let find = |name: &str| source.columns.iter().position(|c| same(&c.name, name));
     let extra_col = |c: &crate::schema::Column| ColumnDef {
         name: c.name.clone(),
-        ty: ColType::of_declared(source_dialect, &c.data_type),
-        nullable: c.nullable,
+        ty: match ColType::of_declared(source_dialect, &c.data_type) {
+            // A column Zato does not have keeps its microseconds, on MySQL too.
+            ColType::DateTime => ColType::DateTime6,
+            t => t,
+        },
+        nullable: c.nullable
+            && !source
+                .primary_key
+                .iter()
+                .any(|k| strip_prefix_len(k) == c.name),
         default_false: false,
         extra: true,
     };
@@ -288,7 +321,16 @@ fn plan_table(
                 source.name,
                 columns.len()
             ));
-            let indexes = source_indexes(source, &is_col, &|_| false, extras);
+            // The index a MySQL source made for a foreign key of its own is made again there.
+            let fk_index = |i: &crate::schema::Index| {
+                !i.unique
+                    && i.columns.len() == 1
+                    && source.foreign_keys.iter().any(|f| {
+                        f.columns == i.columns
+                            && (i.name == f.columns[0] || f.name.as_deref() == Some(&i.name))
+                    })
+            };
+            let indexes = source_indexes(source, &is_col, &fk_index, extras);
             TableDef {
                 name: source.name.clone(),
                 columns,
@@ -349,8 +391,26 @@ fn plan_table(
         if known {
             continue;
         }
+        let action = |a: &str| {
+            matches!(
+                a.to_ascii_uppercase().as_str(),
+                "CASCADE" | "SET NULL" | "RESTRICT" | "NO ACTION" | ""
+            )
+        };
+        if !matches!(
+            f.on_update.to_ascii_uppercase().as_str(),
+            "NO ACTION" | "RESTRICT" | ""
+        ) {
+            extras.push(format!(
+                "the ON UPDATE {} of the foreign key of {} ({}) is not carried over",
+                f.on_update,
+                source.name,
+                f.columns.join(", ")
+            ));
+        }
         if def.extra
             && f.columns.len() == 1
+            && action(&f.on_delete)
             && set.iter().any(|s| s.eq_ignore_ascii_case(&f.ref_table))
         {
             def.foreign_keys.push(ForeignKeyDef {
@@ -378,7 +438,23 @@ fn plan_table(
             tr.name, source.name
         ));
     }
-    for c in source.columns.iter().filter(|c| c.default.is_some()) {
+    let checks = source
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.kind.as_str(), "check" | "exclude"))
+        .count();
+    let inline_checks = source.constraints.is_empty() && has_word(&source.create_sql, "CHECK");
+    if def.extra && (checks > 0 || inline_checks) {
+        extras.push(format!(
+            "the CHECK and EXCLUDE constraints of {} are not carried over (they are written in their database's own language)",
+            source.name
+        ));
+    }
+    for c in source.columns.iter().filter(|c| {
+        c.default
+            .as_deref()
+            .is_some_and(|d| !d.eq_ignore_ascii_case("NULL"))
+    }) {
         if def.column(&c.name).is_some_and(|k| k.extra) {
             extras.push(format!(
                 "the default of {}.{} is not carried over (defaults are written in their database's own language)",
@@ -415,6 +491,46 @@ fn plan_table(
     (def, from)
 }
 
+/// Names that must be unique in the whole target schema and are not: index names (and, on
+/// PostgreSQL, constraint names, which share their namespace) of all the tables together.
+fn schema_name_problems(tables: &[PlannedTable], target: &str, problems: &mut Vec<Problem>) {
+    if target == "mysql" {
+        return;
+    }
+    let key = |n: &str| {
+        if target == "postgresql" {
+            n.to_string()
+        } else {
+            n.to_ascii_lowercase()
+        }
+    };
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for t in tables {
+        let mut names: Vec<String> = t.def.indexes.iter().map(|i| i.name.clone()).collect();
+        if target == "postgresql" {
+            names.push(format!("{}_pkey", t.def.name));
+            names.extend(
+                t.def
+                    .foreign_keys
+                    .iter()
+                    .map(|f| format!("{}_{}_fkey", t.def.name, f.column)),
+            );
+        }
+        for n in names {
+            if let Some(other) = seen.insert(key(&n), &t.def.name) {
+                problems.push(Problem {
+                    table: t.def.name.clone(),
+                    row: String::new(),
+                    column: n.clone(),
+                    reason: format!(
+                        "an index or constraint name that {other} uses too, which {target} cannot tell apart"
+                    ),
+                });
+            }
+        }
+    }
+}
+
 /// Names the target cannot hold: longer than its limit, or equal to another ignoring case
 /// where the target ignores it.
 fn name_problems(def: &TableDef, target: &str, problems: &mut Vec<Problem>) {
@@ -434,6 +550,36 @@ fn name_problems(def: &TableDef, target: &str, problems: &mut Vec<Problem>) {
             reason,
         })
     };
+    // The names the target makes for keys.
+    let made: Vec<String> = match target {
+        "postgresql" => std::iter::once(format!("{}_pkey", def.name))
+            .chain(
+                def.foreign_keys
+                    .iter()
+                    .map(|f| format!("{}_{}_fkey", def.name, f.column)),
+            )
+            .collect(),
+        "mysql" => (1..=def.foreign_keys.len())
+            .map(|i| format!("{}_ibfk_{i}", def.name))
+            .collect(),
+        _ => Vec::new(),
+    };
+    names.extend(made.iter().map(|n| ("constraint", n.as_str())));
+    if target == "mysql"
+        && def.primary_key.iter().any(|k| {
+            def.column(k).is_some_and(|c| {
+                matches!(
+                    c.ty,
+                    ColType::Text | ColType::Text191 | ColType::LongText | ColType::Blob
+                )
+            })
+        })
+    {
+        problem(
+            &def.primary_key.join(", "),
+            "a primary key on a text or bytes column, which MySQL keys only by a prefix".into(),
+        );
+    }
     for (what, n) in &names {
         if let Some((max, unit)) = limit {
             let len = if unit == "bytes" {
@@ -751,6 +897,28 @@ impl<'a> Cross<'a> {
                 from,
             });
         }
+        // A column Zato does not have that references a key takes the key's type (InnoDB
+        // and PostgreSQL want the two alike).
+        for i in 0..tables.len() {
+            for f in tables[i].def.foreign_keys.clone() {
+                let ty = tables
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(&f.ref_table))
+                    .and_then(|t| t.def.column(&f.ref_column))
+                    .map(|c| c.ty);
+                if let (Some(ty), Some(c)) = (
+                    ty,
+                    tables[i]
+                        .def
+                        .columns
+                        .iter_mut()
+                        .find(|c| c.name == f.column && c.extra),
+                ) {
+                    c.ty = ty;
+                }
+            }
+        }
+        schema_name_problems(&tables, self.target.name(), &mut notes.problems);
         let Notes {
             extras,
             filled,
@@ -815,11 +983,16 @@ impl<'a> Cross<'a> {
         if self.target.name() == "postgresql" {
             // PostgreSQL keeps Zato's foreign keys as constraints: the rows that the source
             // held without their parents (SQLite does not enforce its keys) cannot go in.
-            for o in m
-                .orphans
-                .iter()
-                .filter(|o| set.iter().any(|s| s.eq_ignore_ascii_case(&o.parent)))
-            {
+            let carried = |o: &Orphan| {
+                tables.iter().any(|t| {
+                    t.name.eq_ignore_ascii_case(&o.table)
+                        && t.def
+                            .foreign_keys
+                            .iter()
+                            .any(|f| f.ref_table.eq_ignore_ascii_case(&o.parent))
+                })
+            };
+            for o in m.orphans.iter().filter(|o| carried(o)) {
                 problem_count += 1;
                 let t = tables
                     .iter()
@@ -977,7 +1150,11 @@ impl<'a> Cross<'a> {
                         Change::HexToText => conversions.hex_to_text += 1,
                         Change::None => {}
                     }
-                    changed.push(change != Change::None);
+                    // A datetime that gained digits may now equal another row's.
+                    changed.push(
+                        change != Change::None
+                            || (c.ty.is_datetime() && v.as_bytes() != row[*k].as_bytes()),
+                    );
                     v
                 }
                 None if c.default_false => {

@@ -25,8 +25,12 @@ pub enum ColType {
     Text191,
     /// Text without a practical limit (MySQL `LONGTEXT`): for columns Zato does not have.
     LongText,
-    /// A date and time without time zone, to the microsecond.
+    /// A date and time without time zone, to the microsecond (on MySQL, as Zato creates it,
+    /// to the second).
     DateTime,
+    /// A date and time to the microsecond everywhere (MySQL `datetime(6)`): for columns Zato
+    /// does not have.
+    DateTime6,
     /// A binary64 float.
     Real,
     /// Bytes.
@@ -34,6 +38,11 @@ pub enum ColType {
 }
 
 impl ColType {
+    /// Returns true if and only if values of the type are dates and times.
+    pub fn is_datetime(self) -> bool {
+        matches!(self, ColType::DateTime | ColType::DateTime6)
+    }
+
     /// Returns true if and only if values of the type are text.
     pub fn is_text(self) -> bool {
         matches!(
@@ -85,16 +94,19 @@ impl ColType {
             ("sqlite", ColType::Varchar(n)) => format!("VARCHAR({n})"),
             ("sqlite", ColType::Text | ColType::LongText) => "TEXT".into(),
             ("sqlite", ColType::Text191) => "TEXT(191)".into(),
-            ("sqlite", ColType::DateTime) => "DATETIME".into(),
+            ("sqlite", ColType::DateTime | ColType::DateTime6) => "DATETIME".into(),
             ("sqlite", ColType::Real) => "REAL".into(),
             ("sqlite", ColType::Blob) => "BLOB".into(),
             ("mysql", ColType::Integer) => "int(11)".into(),
             ("mysql", ColType::BigInt) => "bigint(20)".into(),
             ("mysql", ColType::Boolean) => "tinyint(1)".into(),
+            // Longer ones do not fit a MySQL row; the length is still checked.
+            ("mysql", ColType::Varchar(n)) if n > 16_383 => "longtext".into(),
             ("mysql", ColType::Varchar(n)) => format!("varchar({n})"),
             ("mysql", ColType::Text | ColType::Text191) => "text".into(),
             ("mysql", ColType::LongText) => "longtext".into(),
             ("mysql", ColType::DateTime) => "datetime".into(),
+            ("mysql", ColType::DateTime6) => "datetime(6)".into(),
             ("mysql", ColType::Real) => "double".into(),
             ("mysql", ColType::Blob) => "longblob".into(),
             (_, ColType::Integer) => "integer".into(),
@@ -102,7 +114,7 @@ impl ColType {
             (_, ColType::Boolean) => "boolean".into(),
             (_, ColType::Varchar(n)) => format!("character varying({n})"),
             (_, ColType::Text | ColType::Text191 | ColType::LongText) => "text".into(),
-            (_, ColType::DateTime) => "timestamp without time zone".into(),
+            (_, ColType::DateTime | ColType::DateTime6) => "timestamp without time zone".into(),
             (_, ColType::Real) => "double precision".into(),
             (_, ColType::Blob) => "bytea".into(),
         }
@@ -522,9 +534,26 @@ const RESERVED: &[&str] = &[
     "with",
 ];
 
-/// A SQLite name as SQLAlchemy writes it: bare when it can be, quoted otherwise.
+/// Returns true if and only if `s` is a name of Zato's schema (a table, column or index).
+fn zato_name(s: &str) -> bool {
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let mut n = std::collections::HashSet::new();
+            for t in zato_tables() {
+                n.insert(t.name.clone());
+                n.extend(t.columns.iter().map(|c| c.name.clone()));
+                n.extend(t.indexes.iter().map(|i| i.name.clone()));
+            }
+            n
+        })
+        .contains(s)
+}
+
+/// A SQLite name as SQLAlchemy writes Zato's: bare; any other name is quoted.
 fn sqlite_ident(s: &str) -> String {
-    if plain_ident(s) && !RESERVED.contains(&s) {
+    if plain_ident(s) && !RESERVED.contains(&s) && zato_name(s) {
         s.to_string()
     } else {
         format!("\"{}\"", s.replace('"', "\"\""))
