@@ -25,7 +25,7 @@ pub trait RowSink: Send {
     /// Takes rows as whole lines of COPY text, each ending with a newline, exactly as the
     /// database printed them for the table's columns; called only when
     /// [`RowSink::takes_copy_lines`] says so.
-    fn copy_lines(&mut self, lines: &[u8]) -> Result<()> {
+    fn copy_lines(&mut self, lines: Vec<u8>) -> Result<()> {
         let _ = lines;
         Err(crate::Error::Usage(
             "this sink does not take COPY text".into(),

@@ -70,15 +70,27 @@ impl DigestWorker {
         let handle = std::thread::spawn(move || {
             let mut digest = TableDigest::new();
             let mut values = Vec::with_capacity(table.columns.len());
+            let mut encoded = Vec::new();
+            let mut encoder = dialect.copy_encoder(&table);
             while let Ok(chunk) = rx.recv() {
                 for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    dialect
-                        .decode_copy_line(line, &table, &mut values)
-                        .map_err(|e| Error::Mismatch {
-                            table: table.name.clone(),
-                            reason: format!("row {}: {e}", digest.rows() + 1),
-                        })?;
-                    digest.add(&values);
+                    let bad = |e: Error| Error::Mismatch {
+                        table: table.name.clone(),
+                        reason: format!("row {}: {e}", digest.rows() + 1),
+                    };
+                    match encoder.as_mut() {
+                        Some(enc) => {
+                            encoded.clear();
+                            enc(line, &mut encoded).map_err(bad)?;
+                            digest.add_encoded(&encoded);
+                        }
+                        None => {
+                            dialect
+                                .decode_copy_line(line, &table, &mut values)
+                                .map_err(bad)?;
+                            digest.add(&values);
+                        }
+                    }
                 }
             }
             Ok(digest)
@@ -149,7 +161,7 @@ impl RowSink for RowWriter<'_> {
         self.style == RowsStyle::Copy && self.digest.rows() == 0
     }
 
-    fn copy_lines(&mut self, lines: &[u8]) -> Result<()> {
+    fn copy_lines(&mut self, lines: Vec<u8>) -> Result<()> {
         if self.in_batch == 0 {
             self.batch.push_str(&self.prefix);
         }
@@ -160,14 +172,14 @@ impl RowSink for RowWriter<'_> {
         // COPY text back as the same values.
         self.write_batch()?;
         self.out
-            .write_all(lines)
+            .write_all(&lines)
             .map_err(|e| Error::io("cannot write", self.path, e))?;
         self.bytes += lines.len() as u64;
         let dialect = self.dialect;
         let table = self.table_model;
         self.worker
             .get_or_insert_with(|| DigestWorker::start(dialect, table.clone()))
-            .send(lines.to_vec())?;
+            .send(lines)?;
         let rows = before + n as u64;
         if rows / ROWS_PER_REPORT != before / ROWS_PER_REPORT {
             self.progress.advance(&crate::progress::TableProgress {

@@ -174,6 +174,19 @@ pub trait Dialect: Send + Sync {
         )))
     }
 
+    /// A reader of `table`'s lines of COPY text that appends each line's digest encoding (as
+    /// [`crate::digest::encode_row`] encodes its values) to a buffer, for a digest computed
+    /// on another thread. Default: none (the lines are read with
+    /// [`Dialect::decode_copy_line`]).
+    #[allow(clippy::type_complexity)]
+    fn copy_encoder(
+        &self,
+        table: &Table,
+    ) -> Option<Box<dyn FnMut(&[u8], &mut Vec<u8>) -> Result<()> + Send>> {
+        let _ = table;
+        None
+    }
+
     /// The most rows one INSERT holds. Default: 500.
     fn batch_rows(&self) -> usize {
         500

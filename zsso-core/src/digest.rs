@@ -63,6 +63,16 @@ impl TableDigest {
         self.scratch.clear();
         encode_row(values, &mut self.scratch);
         let h = Sha256::digest(&self.scratch);
+        self.add_hash(&h);
+    }
+
+    /// Adds one row given by its encoding ([`encode_row`] of its values).
+    pub fn add_encoded(&mut self, encoded: &[u8]) {
+        let h = Sha256::digest(encoded);
+        self.add_hash(&h);
+    }
+
+    fn add_hash(&mut self, h: &[u8]) {
         // Big-endian addition over 32 bytes, the last carry dropped: modulo 2^256.
         let mut carry = 0u16;
         for i in (0..32).rev() {

@@ -90,6 +90,21 @@ impl Dialect for PostgresDialect {
         RowsStyle::Copy
     }
 
+    fn copy_encoder(
+        &self,
+        table: &zsso_core::schema::Table,
+    ) -> Option<Box<dyn FnMut(&[u8], &mut Vec<u8>) -> Result<()> + Send>> {
+        let kinds: Vec<Kind> = table
+            .columns
+            .iter()
+            .map(|c| Kind::of_name(&c.data_type))
+            .collect();
+        let mut scratch = Vec::new();
+        Some(Box::new(move |line, out| {
+            crate::copytext::encode_line(line, &kinds, out, &mut scratch)
+        }))
+    }
+
     fn decode_copy_line(
         &self,
         line: &[u8],

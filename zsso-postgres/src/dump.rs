@@ -99,11 +99,20 @@ pub(crate) async fn stream_rows(
             if sink_result.is_err() {
                 continue;
             }
+            // PostgreSQL sends a message per row: they go on in chunks of 256 KiB.
             pending.extend_from_slice(&chunk);
-            if let Some(last) = pending.iter().rposition(|&b| b == b'\n') {
-                sink_result = sink.copy_lines(&pending[..=last]);
-                pending.drain(..=last);
+            if pending.len() >= 1 << 18
+                && let Some(last) = pending.iter().rposition(|&b| b == b'\n')
+            {
+                let rest = pending.split_off(last + 1);
+                sink_result = sink.copy_lines(std::mem::replace(&mut pending, rest));
             }
+        }
+        if sink_result.is_ok()
+            && let Some(last) = pending.iter().rposition(|&b| b == b'\n')
+        {
+            let rest = pending.split_off(last + 1);
+            sink_result = sink.copy_lines(std::mem::replace(&mut pending, rest));
         }
         sink_result?;
         if !pending.is_empty() {
