@@ -18,6 +18,10 @@ pub enum RowsStyle {
     Copy,
 }
 
+/// Reads one line of COPY text into the digest encoding of its values, appended to a buffer
+/// (see [`Dialect::copy_encoder`]).
+pub type CopyEncoder = Box<dyn FnMut(&[u8], &mut Vec<u8>) -> Result<()> + Send>;
+
 /// How one database writes and reads SQL.
 pub trait Dialect: Send + Sync {
     /// The dialect's name as it appears in a manifest: `sqlite`, `postgresql`, `mysql`.
@@ -178,11 +182,7 @@ pub trait Dialect: Send + Sync {
     /// [`crate::digest::encode_row`] encodes its values) to a buffer, for a digest computed
     /// on another thread. Default: none (the lines are read with
     /// [`Dialect::decode_copy_line`]).
-    #[allow(clippy::type_complexity)]
-    fn copy_encoder(
-        &self,
-        table: &Table,
-    ) -> Option<Box<dyn FnMut(&[u8], &mut Vec<u8>) -> Result<()> + Send>> {
+    fn copy_encoder(&self, table: &Table) -> Option<CopyEncoder> {
         let _ = table;
         None
     }

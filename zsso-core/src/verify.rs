@@ -20,6 +20,9 @@ use std::path::PathBuf;
 pub trait RowSource: Send {
     /// Streams every row of `table` into `sink`.
     async fn rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()>;
+
+    /// The dialect of the database the rows come from.
+    fn dialect(&self) -> &'static dyn crate::dialect::Dialect;
 }
 
 /// A [`Dumper`] as a [`RowSource`].
@@ -32,6 +35,10 @@ impl RowSource for DumperRows<'_> {
     async fn rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
         self.0.stream_rows(table, sink).await
     }
+
+    fn dialect(&self) -> &'static dyn crate::dialect::Dialect {
+        self.0.dialect()
+    }
 }
 
 #[async_trait]
@@ -39,17 +46,57 @@ impl RowSource for RestorerRows<'_> {
     async fn rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
         self.0.stream_rows(table, sink).await
     }
+
+    fn dialect(&self) -> &'static dyn crate::dialect::Dialect {
+        self.0.dialect()
+    }
+}
+
+/// Digests rows, taking them as COPY text where the dialect reads that straight into the
+/// digest's encoding ([`crate::dialect::Dialect::copy_encoder`]).
+struct DigestSink {
+    digest: TableDigest,
+    encoder: Option<crate::dialect::CopyEncoder>,
+    encoded: Vec<u8>,
+    table: String,
+}
+
+impl RowSink for DigestSink {
+    fn row(&mut self, values: &[Value]) -> Result<()> {
+        self.digest.add(values);
+        Ok(())
+    }
+
+    fn takes_copy_lines(&self) -> bool {
+        self.encoder.is_some() && self.digest.rows() == 0
+    }
+
+    fn copy_lines(&mut self, lines: Vec<u8>) -> Result<()> {
+        let Some(enc) = self.encoder.as_mut() else {
+            return Err(Error::Usage("this digest does not take COPY text".into()));
+        };
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            self.encoded.clear();
+            enc(line, &mut self.encoded).map_err(|e| Error::Mismatch {
+                table: self.table.clone(),
+                reason: format!("row {}: {e}", self.digest.rows() + 1),
+            })?;
+            self.digest.add_encoded(&self.encoded);
+        }
+        Ok(())
+    }
 }
 
 /// Counts and digests a table.
 pub async fn digest_table(src: &mut dyn RowSource, table: &Table) -> Result<TableDigest> {
-    let mut d = TableDigest::new();
-    let mut sink = |v: &[Value]| {
-        d.add(v);
-        Ok(())
+    let mut sink = DigestSink {
+        digest: TableDigest::new(),
+        encoder: src.dialect().copy_encoder(table),
+        encoded: Vec::new(),
+        table: table.name.clone(),
     };
     src.rows(table, &mut sink).await?;
-    Ok(d)
+    Ok(sink.digest)
 }
 
 /// The result of decrypting every encrypted value with a key.

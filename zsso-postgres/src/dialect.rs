@@ -93,7 +93,7 @@ impl Dialect for PostgresDialect {
     fn copy_encoder(
         &self,
         table: &zsso_core::schema::Table,
-    ) -> Option<Box<dyn FnMut(&[u8], &mut Vec<u8>) -> Result<()> + Send>> {
+    ) -> Option<zsso_core::dialect::CopyEncoder> {
         let kinds: Vec<Kind> = table
             .columns
             .iter()
