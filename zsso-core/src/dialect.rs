@@ -326,3 +326,13 @@ pub fn read_insert_rows(
         return Err(bad(&c, "no ',' or ';' after a row"));
     }
 }
+
+/// Appends `bytes` as lower-case hex digits, without an allocation of its own.
+pub fn push_hex(bytes: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+}

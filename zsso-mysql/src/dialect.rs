@@ -21,10 +21,17 @@ pub fn session_sql() -> String {
 /// Returns true if and only if `b` can stand between single quotes and mean itself under
 /// any `sql_mode`: valid UTF-8 without quotes, backslashes or control characters.
 fn plain(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok()
-        && !b
-            .iter()
-            .any(|&c| c == b'\'' || c == b'\\' || c < 0x20 || c == 0x7f)
+    plain_text(b).is_some()
+}
+
+/// `b` as text, if it is [`plain`].
+fn plain_text(b: &[u8]) -> Option<&str> {
+    if b.iter()
+        .any(|&c| c == b'\'' || c == b'\\' || c < 0x20 || c == 0x7f)
+    {
+        return None;
+    }
+    std::str::from_utf8(b).ok()
 }
 
 /// Reads back one literal as [`MysqlDialect::write_literal`] writes it.
@@ -68,25 +75,28 @@ impl Dialect for MysqlDialect {
     fn write_literal(&self, value: &Value, out: &mut String) {
         match value {
             Value::Null => out.push_str("NULL"),
-            Value::Integer(i) => out.push_str(&i.to_string()),
+            Value::Integer(i) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{i}");
+            }
             // Rust prints the shortest text that reads back as the same double; MySQL has no
             // NaN or infinity, so none is ever read.
             Value::Real(r) => out.push_str(&format!("{r:e}")),
-            Value::Text(b) if plain(b) => {
+            Value::Text(b) if let Some(t) = plain_text(b) => {
                 out.push('\'');
-                out.push_str(std::str::from_utf8(b).unwrap_or_default());
+                out.push_str(t);
                 out.push('\'');
             }
             // Hex means the same bytes whatever NO_BACKSLASH_ESCAPES, ANSI_QUOTES or the
             // connection's character set say; the introducer makes it utf8mb4 text.
             Value::Text(b) => {
                 out.push_str("_utf8mb4 X'");
-                out.push_str(&hex::encode(b));
+                zsso_core::dialect::push_hex(b, out);
                 out.push('\'');
             }
             Value::Blob(b) => {
                 out.push_str("X'");
-                out.push_str(&hex::encode(b));
+                zsso_core::dialect::push_hex(b, out);
                 out.push('\'');
             }
             // Not valid SQL: a value kind MySQL has no literal for fails the load.
