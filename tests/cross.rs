@@ -101,13 +101,7 @@ impl Db {
     fn fixture(kind: Kind, test: &str, tag: &str, dir: &Path) -> Option<Db> {
         let db = Db::empty(kind, test, tag, dir)?;
         match &db.handle {
-            Handle::File(p) => {
-                std::fs::copy(kind.fixture_dir().join("server/zato.db"), p).unwrap();
-                let mut perm = std::fs::metadata(p).unwrap().permissions();
-                #[allow(clippy::permissions_set_readonly_false)]
-                perm.set_readonly(false);
-                std::fs::set_permissions(p, perm).unwrap();
-            }
+            Handle::File(p) => copy_sqlite_fixture(p),
             Handle::Pg(d) => d.load_fixture(),
             Handle::My(d) => d.load_fixture(),
         }
@@ -551,14 +545,19 @@ async fn a_chain_through_all_three_ends_with_the_original_digests() {
     my.drop_now();
 }
 
+/// A writable copy of the SQLite fixture's zato.db at `to`.
+fn copy_sqlite_fixture(to: &Path) {
+    std::fs::copy(Kind::Sqlite.fixture_dir().join("server/zato.db"), to).unwrap();
+    let mut perm = std::fs::metadata(to).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(to, perm).unwrap();
+}
+
 /// A copy of the SQLite fixture with `sql` applied, backed up into `dir/name`.
 async fn sqlite_bundle_with(dir: &Path, name: &str, sql: &str) -> PathBuf {
     let db = dir.join(format!("{name}.db"));
-    std::fs::copy(Kind::Sqlite.fixture_dir().join("server/zato.db"), &db).unwrap();
-    let mut perm = std::fs::metadata(&db).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(&db, perm).unwrap();
+    copy_sqlite_fixture(&db);
     common::sqlite3(&db, sql);
     let out = dir.join(name);
     zsso::backup_url(

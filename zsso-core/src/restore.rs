@@ -122,6 +122,13 @@ struct Plan {
 }
 
 impl Plan {
+    fn rows_of(&self, table: &str) -> Option<u64> {
+        self.tables
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(table))
+            .map(|(_, r)| *r)
+    }
+
     fn rows_mut(&mut self, table: &str) -> Option<&mut u64> {
         self.tables
             .iter_mut()
@@ -864,11 +871,7 @@ async fn load_and_check(
                 buf: Vec::new(),
                 done: false,
                 table,
-                total_rows: plan
-                    .tables
-                    .iter()
-                    .find(|(t, _)| t.eq_ignore_ascii_case(table))
-                    .map(|(_, n)| *n),
+                total_rows: plan.rows_of(table),
                 bytes: 0,
                 progress,
             };
@@ -928,11 +931,7 @@ async fn load_and_check(
                 table,
                 rows: rows_done,
                 bytes: bytes_done,
-                total_rows: plan
-                    .tables
-                    .iter()
-                    .find(|(t, _)| t.eq_ignore_ascii_case(table))
-                    .map(|(_, n)| *n),
+                total_rows: plan.rows_of(table),
             });
         }
     }

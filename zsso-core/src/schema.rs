@@ -60,6 +60,16 @@ impl Table {
         self.columns.iter().map(|c| c.name.as_str())
     }
 
+    /// The `AUTO_INCREMENT=N` table option of a MySQL `CREATE TABLE`: the next id the table
+    /// hands out, if the statement says.
+    pub fn auto_increment(&self) -> Option<i64> {
+        self.create_sql.rsplit_once(')').and_then(|(_, opts)| {
+            opts.split_whitespace()
+                .find_map(|o| o.strip_prefix("AUTO_INCREMENT="))
+                .and_then(|n| n.parse().ok())
+        })
+    }
+
     /// The tables this one references, without itself, without duplicates.
     pub fn referenced_tables(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();

@@ -433,12 +433,7 @@ fn counter_problem(live: &Table, max_id: i64, sequences: &[Sequence]) -> Option<
             )
         });
     }
-    let auto = live.create_sql.rsplit_once(')').and_then(|(_, opts)| {
-        opts.split_whitespace()
-            .find_map(|o| o.strip_prefix("AUTO_INCREMENT="))
-            .and_then(|n| n.parse::<i64>().ok())
-    });
-    match auto {
+    match live.auto_increment() {
         Some(a) if a <= max_id => Some(format!(
             "{} would next give id {a} (AUTO_INCREMENT), and already holds id {max_id}",
             live.name

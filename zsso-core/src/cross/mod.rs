@@ -801,16 +801,7 @@ fn source_next_id(bundle: &Bundle, source: &Table, def: &TableDef) -> i64 {
             q.last_value
         };
     }
-    // MySQL: `AUTO_INCREMENT=N` among the table options after the last `)`.
-    source
-        .create_sql
-        .rsplit_once(')')
-        .and_then(|(_, opts)| {
-            opts.split_whitespace()
-                .find_map(|o| o.strip_prefix("AUTO_INCREMENT="))
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
+    source.auto_increment().unwrap_or(1)
 }
 
 /// The source dialect's reader and the target dialect's writer for one conversion.
