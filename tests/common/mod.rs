@@ -9,9 +9,21 @@ pub mod reference;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The repository's root (these helpers serve the root package's tests and zsso-cli's).
+pub fn root() -> PathBuf {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if m.join("tests/fixtures").is_dir() {
+        m.to_path_buf()
+    } else {
+        m.parent()
+            .expect("zsso-cli lies in the repository")
+            .to_path_buf()
+    }
+}
+
 /// The repo's copy of the Zato 3.2 SQLite fixture.
 pub fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zato-3.2-sqlite")
+    root().join("tests/fixtures/zato-3.2-sqlite")
 }
 
 /// The fixture's credentials.json.

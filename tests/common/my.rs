@@ -166,5 +166,5 @@ impl MyDb {
 
 /// The fixture directory of the MySQL data.
 pub fn fixture_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zato-3.2-mysql")
+    super::root().join("tests/fixtures/zato-3.2-mysql")
 }

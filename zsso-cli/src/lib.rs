@@ -263,9 +263,11 @@ impl Progress for StderrProgress {
         } else {
             0.0
         };
-        let left = p
-            .total_rows
-            .filter(|t| *t >= p.rows && rate > 0.0)
+        // An estimate that the rows have passed (PostgreSQL's and MySQL's statistics lag
+        // behind) is no total any more.
+        let total_rows = p.total_rows.filter(|t| *t >= p.rows);
+        let left = total_rows
+            .filter(|_| rate > 0.0)
             .map(|t| (t - p.rows) as f64 / rate);
         if self.tty && !self.json {
             let bar = s.bar.get_or_insert_with(|| {
@@ -303,12 +305,12 @@ impl Progress for StderrProgress {
                 "table": p.table,
                 "rows": p.rows,
                 "bytes": p.bytes,
-                "total_rows": p.total_rows,
+                "total_rows": total_rows,
                 "rows_per_second": rate.round(),
                 "seconds_left": left.map(|l| (l * 10.0).round() / 10.0),
             }));
         } else {
-            let total = p.total_rows.map(|t| format!("/{t}")).unwrap_or_default();
+            let total = total_rows.map(|t| format!("/{t}")).unwrap_or_default();
             let left = left.map(|l| format!(", {l:.0} s left")).unwrap_or_default();
             eprintln!(
                 "zsso: {}: {}{total} rows, {}, {:.0} rows/s{left}",

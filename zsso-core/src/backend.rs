@@ -284,6 +284,11 @@ pub trait Restorer: Send {
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>>;
 
     /// Commits the transaction.
+    ///
+    /// An error means that nothing was committed (the caller rolls back), except
+    /// [`crate::Error::AfterCommit`] (committed, a later step failed) and
+    /// [`crate::Error::CommitUnknown`] (the connection broke during the commit and the
+    /// outcome could not be learnt).
     async fn commit(&mut self) -> Result<()>;
 
     /// Rolls the transaction back.

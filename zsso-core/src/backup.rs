@@ -128,7 +128,7 @@ impl RowWriter<'_> {
             .map_err(|e| Error::io("cannot write", self.path, e))?;
         self.bytes += self.batch.len() as u64;
         self.batch.clear();
-        Ok(())
+        crate::fault::point("backup.rows")
     }
 
     fn flush_batch(&mut self) -> Result<()> {
@@ -281,8 +281,10 @@ pub async fn backup(
         }
     };
     let staged = StagedBundle::create(out)?;
+    crate::fault::point("backup.staged")?;
     progress.step(&format!("reading {}", dumper.describe()));
     let snap = dumper.begin().await?;
+    crate::fault::point("backup.snapshot")?;
     let (order, cycle) = fk_order(&snap.schema.tables);
     if snap.schema.tables.is_empty() {
         return Err(Error::Refused {
@@ -473,6 +475,7 @@ pub async fn backup(
     dumper.finish().await?;
     let (inner, size, sha256) = out_w.finish();
     bundle::finish_file(inner, &dump_path)?;
+    crate::fault::point("backup.dumped")?;
     let mut files = vec![FileEntry {
         name: DUMP_FILE.into(),
         size,
@@ -507,7 +510,9 @@ pub async fn backup(
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Usage(format!("cannot encode the manifest: {e}")))?;
     staged.write_file(MANIFEST_FILE, &json, 0o600)?;
+    crate::fault::point("backup.manifest")?;
     let bundle = staged.publish()?;
+    crate::fault::point("backup.published")?;
     Ok(BackupReport {
         bundle,
         manifest,

@@ -292,19 +292,37 @@ fn unique_suffix() -> String {
 /// Removes `.NAME.zsso-partial-*` directories left by runs that were killed.
 fn remove_leftovers(parent: &Path, name: &str) {
     let prefix = format!(".{name}.zsso-partial-");
-    if let Ok(entries) = fs::read_dir(parent) {
-        for e in entries.flatten() {
-            let file_name = e.file_name();
-            let name = file_name.to_string_lossy();
-            let Some(rest) = name.strip_prefix(&prefix) else {
-                continue;
+    remove_dead_leftovers(parent, "a partial bundle", |n| n.strip_prefix(&prefix));
+}
+
+/// Removes the entries of `dir` that a run of zsso killed before it could remove them itself:
+/// those for which `rest` gives the part of the name that starts with the run's process id
+/// (`PID-...`), when no process of that id is alive.
+pub fn remove_dead_leftovers(
+    dir: &Path,
+    what: &str,
+    rest: impl for<'a> Fn(&'a str) -> Option<&'a str>,
+) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = rest(&file_name.to_string_lossy()).map(str::to_string) else {
+            continue;
+        };
+        // A run that is still alive is not a leftover.
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            tracing::info!(path = %e.path().display(), "removing {what} left by an earlier run");
+            let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(e.path())
+            } else {
+                fs::remove_file(e.path())
             };
-            // `PID-SUFFIX`: a run that is still alive is not a leftover.
-            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-            if !alive {
-                tracing::info!(path = %e.path().display(), "removing a partial bundle left by an earlier run");
-                let _ = fs::remove_dir_all(e.path());
+            if let Err(err) = removed {
+                tracing::warn!(path = %e.path().display(), error = %err, "cannot remove {what} left by an earlier run");
             }
         }
     }

@@ -142,6 +142,19 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The connection broke while the commit was under way, and it could not be found out
+    /// whether the database carried the commit out.
+    #[error(
+        "the connection to {database} broke during the commit, and whether the restore was committed could not be found out: the database holds either the bundle's content or what it held before (check with `zsso verify`), and secrets.conf was not replaced"
+    )]
+    CommitUnknown {
+        /// The database.
+        database: String,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The database was restored and committed, but a step after the commit failed.
     #[error("the database was restored and committed, but {what}")]
     AfterCommit {

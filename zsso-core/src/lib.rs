@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod cross;
 pub mod dialect;
 pub mod digest;
+pub mod fault;
 pub mod guard;
 pub mod progress;
 pub mod restore;

@@ -460,9 +460,11 @@ pub async fn restore(
     }
     let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
     restorer.leave_out_foreign_keys(&options.leave_out_fks);
+    crate::fault::point("restore.checked")?;
     restorer.begin(&set).await?;
     let mut ran = 0u64;
     let result = async {
+        crate::fault::point("restore.begun")?;
         // Once more inside the transaction, which holds the write lock: nothing can have been
         // added since the check above.
         let late = restorer.dependents(&set).await?;
@@ -496,11 +498,13 @@ pub async fn restore(
             &mut warnings,
         )
         .await?;
+        crate::fault::point("restore.checked_load")?;
         // Everything about the new secrets.conf that can fail happens before the commit.
         let prepared = match (secrets_to, &bundle_secrets) {
             (Some(dest), Some(s)) => Some(secrets::prepare_install(dest, s.raw())?),
             _ => None,
         };
+        crate::fault::point("restore.prepared")?;
         Ok::<_, Error>((checked, prepared))
     }
     .await;
@@ -521,7 +525,24 @@ pub async fn restore(
         }
     };
     progress.step("committing");
-    restorer.commit().await?;
+    if let Err(e) = restorer.commit().await {
+        if matches!(e, Error::AfterCommit { .. } | Error::CommitUnknown { .. }) {
+            return Err(e);
+        }
+        // Not committed: whatever the commit left open is rolled back.
+        if let Err(rb) = restorer.rollback().await {
+            return Err(Error::RollbackFailed {
+                statements: ran,
+                rollback: crate::error::chain(&rb),
+                source: Box::new(e),
+            });
+        }
+        return Err(Error::RolledBack {
+            statements: ran,
+            source: Box::new(e),
+        });
+    }
+    crate::fault::point("restore.committed")?;
     let mut installed = None;
     if let Some(p) = prepared {
         let dest = secrets_to.expect("prepared only with a destination");
@@ -534,6 +555,7 @@ pub async fn restore(
             source: Box::new(e),
         })?;
         installed = Some(report.into());
+        crate::fault::point("restore.installed")?;
     }
     Ok(RestoreReport {
         database: restorer.describe(),
@@ -893,6 +915,7 @@ async fn load_and_check(
                 }));
             }
             *ran += 1;
+            crate::fault::point("restore.statement")?;
             progress.table_done(table, rows);
         } else if kind.runs() && !skip {
             if let Kind::Insert { table, .. } = &kind
@@ -907,6 +930,7 @@ async fn load_and_check(
             }
             restorer.execute(&stmt.text).await.map_err(at_line)?;
             *ran += 1;
+            crate::fault::point("restore.statement")?;
         }
         if let Kind::CreateIndex { name, table } | Kind::CreateTrigger { name, table } = &kind {
             let what = if matches!(kind, Kind::CreateIndex { .. }) {
@@ -943,6 +967,7 @@ async fn load_and_check(
             restorer.reattach_dependent(d).await?;
         }
     }
+    crate::fault::point("restore.loaded")?;
     let inner = r.into_inner();
     if inner.get_ref().sha256_hex() != plan.sha256 {
         return Err(Error::bundle(

@@ -841,6 +841,31 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(PathBuf, fs::File)
     Err(Error::io("cannot create", tmp, e))
 }
 
+/// Removes `.NAME.tmp-PID-*` and `.NAME.bak[.N].tmp-PID-*` files next to `dest` that runs
+/// killed before their rename left behind (see [`create_temp`]).
+fn remove_stale_temps(dest: &Path) {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let own = format!(".{}.", name.to_string_lossy());
+    crate::bundle::remove_dead_leftovers(dir, "a temporary secrets file", |n| {
+        let rest = n.strip_prefix(&own)?;
+        let (kind, rest) = rest.split_once("tmp-")?;
+        let is_bak = kind.is_empty()
+            || kind == "bak."
+            || kind
+                .strip_prefix("bak.")
+                .and_then(|k| k.strip_suffix('.'))
+                .is_some_and(|k| k.bytes().all(|b| b.is_ascii_digit()));
+        is_bak.then_some(rest)
+    });
+}
+
 /// Makes an open file readable and writable by its owner only (the umask may have left it
 /// at less, never more, but be explicit).
 fn set_private(file: &fs::File) -> io::Result<()> {
@@ -922,6 +947,7 @@ impl PreparedInstall {
             }
             None => None,
         };
+        crate::fault::point("restore.bak")?;
         self.new.commit()?;
         Ok(InstallReport {
             path: self.dest,
@@ -932,7 +958,11 @@ impl PreparedInstall {
 }
 
 /// Does everything [`install`] does but the final renames; see [`PreparedInstall`].
+///
+/// Temporary files that an earlier run, killed half-way, left next to `dest` (or its
+/// backups) are removed first.
 pub fn prepare_install(dest: &Path, bytes: &[u8]) -> Result<PreparedInstall> {
+    remove_stale_temps(dest);
     let owner = match fs::metadata(dest) {
         Ok(meta) => owner_of(&meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,

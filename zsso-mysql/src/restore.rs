@@ -127,6 +127,21 @@ impl MysqlRestorer {
         Ok(())
     }
 
+    /// A new connection in place of one that broke (its lock went with it).
+    async fn reconnect_if_lost(&mut self) -> Result<()> {
+        if self.conn.ping().await.is_err() {
+            tracing::warn!("the connection to the server was lost: connecting again to clean up");
+            self.conn = self.location.connect().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the set's tables have left the restore's own database (the swap happened).
+    async fn swapped(&mut self) -> Result<bool> {
+        let left = introspect::table_names(&mut self.conn, &self.shadow).await?;
+        Ok(!self.set.iter().any(|t| left.contains(t)))
+    }
+
     async fn end_tx(&mut self) -> Result<()> {
         if self.in_tx {
             self.in_tx = false;
@@ -691,13 +706,38 @@ impl Restorer for MysqlRestorer {
             )
             .await
         {
-            // Nothing moved: remove the loaded tables now (the next run would otherwise).
-            let _ = self.rollback().await;
-            return Err(e);
+            // A broken connection may have carried the swap out before it broke: then the
+            // restore is done, and only the tidying up is left.
+            let done = crate::error::was_lost(&e)
+                && self.reconnect_if_lost().await.is_ok()
+                && self.swapped().await.unwrap_or(false);
+            if !done {
+                // Nothing moved: remove the loaded tables now (the next run would otherwise).
+                let _ = self.rollback().await;
+                return Err(e);
+            }
+            tracing::warn!(
+                "the connection broke as the restored tables were swapped in: the swap happened"
+            );
         }
         self.began = false;
-        self.run(&format!("USE {}", q(&live)), "using the live database")
-            .await?;
+        // From here on the restore has happened: a failure is reported as after the commit.
+        if let Err(e) = self
+            .run(&format!("USE {}", q(&live)), "using the live database")
+            .await
+        {
+            if !self.kept.is_empty() {
+                return Err(Error::AfterCommit {
+                    what: format!(
+                        "the kept foreign keys still point at the replaced tables in {}: point them at the restored ones by hand",
+                        self.old
+                    ),
+                    source: Box::new(e),
+                });
+            }
+            tracing::warn!(error = %zsso_core::error::chain(&e), "the restore is complete; its leftovers are removed by the next run");
+            return Ok(());
+        }
         // The kept foreign keys followed the replaced tables out: point them at the restored
         // ones (checked before the swap; with foreign_key_checks off this changes only the
         // definition).
@@ -745,6 +785,9 @@ impl Restorer for MysqlRestorer {
     async fn rollback(&mut self) -> Result<()> {
         self.in_tx = false;
         let _ = self.run("ROLLBACK", "rolling back").await;
+        // Nothing live changes before the swap; what the restore loaded is in its own
+        // database, removed over a new connection if the old one broke.
+        self.reconnect_if_lost().await?;
         let live = self.location.database().to_string();
         self.run(
             &format!("USE {}", MYSQL.quote_ident(&live)),

@@ -20,6 +20,9 @@ pub struct PgRestorer {
     described: Vec<PgTable>,
     /// The dependents found, with the table's name as SQL (qualified when in another schema).
     dependents: Vec<(Dependent, String)>,
+    /// The restore's transaction id, to learn its fate if the connection breaks during the
+    /// commit.
+    xid: Option<i64>,
 }
 
 impl std::fmt::Debug for PgRestorer {
@@ -40,6 +43,7 @@ impl PgRestorer {
             location: location.clone(),
             described: Vec::new(),
             dependents: Vec::new(),
+            xid: None,
         })
     }
 
@@ -148,6 +152,11 @@ impl Restorer for PgRestorer {
             });
         }
         self.run("BEGIN", "starting the transaction").await?;
+        let xid: i64 = sqlx::query_scalar("SELECT txid_current()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("reading the transaction's id", e))?;
+        self.xid = Some(xid);
         // The tables being replaced are locked for the whole restore: nobody reads a
         // half-restored table, and nothing changes them in between.
         let existing = self.tables().await?;
@@ -292,11 +301,51 @@ impl Restorer for PgRestorer {
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.run("COMMIT", "committing").await
+        let Err(e) = self.run("COMMIT", "committing").await else {
+            return Ok(());
+        };
+        let Some(xid) = self.xid.filter(|_| crate::error::was_lost(&e)) else {
+            return Err(e);
+        };
+        // The COMMIT may or may not have reached the server: a new connection asks it.
+        let fate = async {
+            let mut conn = self.location.connect().await?;
+            let fate: Option<String> = sqlx::query_scalar("SELECT txid_status($1)")
+                .bind(xid)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| db("asking what became of the restore's transaction", e))?;
+            self.conn = conn;
+            Ok::<_, zsso_core::Error>(fate)
+        }
+        .await;
+        match fate {
+            Ok(Some(f)) if f == "committed" => {
+                tracing::warn!(
+                    "the connection broke during the commit, which the server carried out"
+                );
+                Ok(())
+            }
+            Ok(Some(f)) if f == "aborted" => Err(e),
+            _ => Err(zsso_core::Error::CommitUnknown {
+                database: self.location.describe(),
+                source: Box::new(e),
+            }),
+        }
     }
 
     async fn rollback(&mut self) -> Result<()> {
-        self.run("ROLLBACK", "rolling back").await?;
+        match self.run("ROLLBACK", "rolling back").await {
+            // The commit was never sent, and PostgreSQL aborts the open transaction of a
+            // session whose connection broke: nothing of the restore remains.
+            Err(e) if crate::error::was_lost(&e) => {
+                tracing::warn!(
+                    "the connection was lost before the commit: PostgreSQL has rolled the restore back"
+                );
+                return Ok(());
+            }
+            r => r?,
+        }
         let _ = self.conn.ping().await;
         Ok(())
     }

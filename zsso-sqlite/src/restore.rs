@@ -19,6 +19,10 @@ pub struct SqliteRestorer {
     /// it began must not leave a new empty database behind.
     conn: Option<SqliteConnection>,
     path: PathBuf,
+    /// Where the restore writes: `path`, or for a new database a file of its own next to it
+    /// (`.NAME.zsso-partial-PID-...`) that the commit moves into place, so that a run killed
+    /// half-way never leaves a database under the final name.
+    work: PathBuf,
     /// Returns true if and only if this restorer created the file.
     created: bool,
     /// The tables being restored: all that the dump's statements may touch.
@@ -37,14 +41,28 @@ impl SqliteRestorer {
     /// Opens (or creates) the database file. Foreign-key enforcement is switched off on this
     /// connection before any transaction, as SQLite ignores the pragma inside one.
     ///
-    /// A file that does not exist yet is created only when the restore begins.
+    /// A file that does not exist yet is created only when the restore begins, under a
+    /// temporary name that the commit renames. Such temporary files left by runs that were
+    /// killed are removed here.
     pub async fn open(path: &Path) -> Result<Self> {
         let mut me = Self {
             conn: None,
             path: path.to_path_buf(),
+            work: path.to_path_buf(),
             created: false,
             set: Vec::new(),
         };
+        if let (Some(name), Some(dir)) = (path.file_name(), path.parent()) {
+            let prefix = format!(".{}.zsso-partial-", name.to_string_lossy());
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            zsso_core::bundle::remove_dead_leftovers(dir, "a partly restored database", |n| {
+                n.strip_prefix(&prefix)
+            });
+        }
         if path.exists() {
             me.connect(false).await?;
         }
@@ -52,14 +70,40 @@ impl SqliteRestorer {
     }
 
     async fn connect(&mut self, create: bool) -> Result<()> {
-        let opts = connect_options(&self.path)
+        let opts = connect_options(&self.work)
             .create_if_missing(create)
             .foreign_keys(false);
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
-            .map_err(|e| db(format!("opening {}", self.path.display()), e))?;
-        introspect::check_encoding(&mut conn, &self.path).await?;
+            .map_err(|e| db(format!("opening {}", self.work.display()), e))?;
+        introspect::check_encoding(&mut conn, &self.work).await?;
         self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// The new database, committed under its temporary name, takes its final name; refused
+    /// if a file of that name appeared meanwhile.
+    async fn publish(&mut self) -> Result<()> {
+        if let Some(c) = self.conn.take() {
+            c.close()
+                .await
+                .map_err(|e| db(format!("closing {}", self.work.display()), e))?;
+        }
+        // A hard link never replaces a file that is there; the temporary name goes after.
+        if let Err(e) = std::fs::hard_link(&self.work, &self.path) {
+            let _ = std::fs::remove_file(&self.work);
+            return Err(zsso_core::Error::io(
+                "cannot move the restored database into place at",
+                &self.path,
+                e,
+            ));
+        }
+        let _ = std::fs::remove_file(&self.work);
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            zsso_core::bundle::sync_dir(dir)?;
+        }
+        self.work = self.path.clone();
+        self.created = false;
         Ok(())
     }
 
@@ -135,8 +179,23 @@ impl Restorer for SqliteRestorer {
     async fn begin(&mut self, set: &[String]) -> Result<()> {
         self.set = set.to_vec();
         if self.conn.is_none() {
-            self.connect(true).await?;
+            let name = self.path.file_name().map(|n| n.to_string_lossy());
+            let name = name.ok_or_else(|| {
+                zsso_core::Error::Usage(format!(
+                    "{} is not a usable database file name",
+                    self.path.display()
+                ))
+            })?;
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            self.work = self.path.with_file_name(format!(
+                ".{name}.zsso-partial-{}-{nanos:x}",
+                std::process::id()
+            ));
             self.created = true;
+            self.connect(true).await?;
         }
         // Enforcement is off for the connection (set at open, outside any transaction).
         self.run("PRAGMA foreign_keys=OFF", "switching foreign keys off")
@@ -180,7 +239,11 @@ impl Restorer for SqliteRestorer {
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.run("COMMIT", "committing").await
+        self.run("COMMIT", "committing").await?;
+        if self.created {
+            self.publish().await?;
+        }
+        Ok(())
     }
 
     async fn rollback(&mut self) -> Result<()> {
@@ -196,7 +259,7 @@ impl Restorer for SqliteRestorer {
                 c.close().await.map_err(|e| db("closing", e))?;
             }
             for suffix in ["", "-journal", "-wal", "-shm"] {
-                let p = PathBuf::from(format!("{}{suffix}", self.path.display()));
+                let p = PathBuf::from(format!("{}{suffix}", self.work.display()));
                 if p.exists() {
                     std::fs::remove_file(&p)
                         .map_err(|e| zsso_core::Error::io("cannot remove", &p, e))?;

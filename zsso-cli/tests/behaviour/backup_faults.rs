@@ -1,0 +1,249 @@
+//! Faults during a backup: SIGKILL at every step, the connection killed mid-table, the
+//! SQLite file locked or removed, the output directory full or read-only. Each time: a
+//! non-zero exit with a clear message (or, where the backup can still be whole, a whole
+//! bundle), nothing under the final bundle name, no temporary directory after the next run,
+//! and the source untouched.
+
+use crate::backend::{Db, Kind};
+use crate::{fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use std::path::{Path, PathBuf};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    src: Db,
+    /// The source's state before any backup.
+    state: String,
+    secrets: String,
+}
+
+/// A source holding Zato's fixture and 20,000 more groups, so that its first table takes
+/// several batches.
+fn setup(kind: Kind, test: &str) -> Option<Setup> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Db::create(kind, test, test, dir.path())?;
+    src.load_fixture();
+    src.add_groups(20_000);
+    let state = src.state();
+    let secrets = s(&fixture_secrets()).to_string();
+    Some(Setup {
+        dir,
+        src,
+        state,
+        secrets,
+    })
+}
+
+impl Setup {
+    fn args<'a>(&'a self, out: &'a Path) -> Vec<&'a str> {
+        vec![
+            "backup",
+            "--db",
+            &self.src.url,
+            "--secrets",
+            &self.secrets,
+            "--out",
+            s(out),
+        ]
+    }
+
+    /// The bundle verifies against the source, which is as it was.
+    fn verified(&self, out: &Path, what: &str) {
+        zsso_ok(&[
+            "verify",
+            s(out),
+            "--db",
+            &self.src.url,
+            "--secrets",
+            s(&fixture_secrets()),
+        ]);
+        assert!(self.src.state() == self.state, "{what}: the source changed");
+    }
+}
+
+/// The backup's temporary directories in `dir`.
+fn partials(dir: &Path) -> Vec<String> {
+    names_in(dir)
+        .into_iter()
+        .filter(|n| n.contains(".zsso-partial-"))
+        .collect()
+}
+
+fn sigkill_at_every_step(kind: Kind) {
+    let Some(su) = setup(kind, "bkill") else {
+        return;
+    };
+    let out_dir = su.dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("bundle");
+    for point in [
+        "backup.staged",
+        "backup.snapshot",
+        "backup.rows@1",
+        "backup.rows@3",
+        "backup.dumped",
+        "backup.manifest",
+        "backup.published",
+    ] {
+        let what = format!("{kind:?}, SIGKILL at {point}");
+        let o = zsso(&su.args(&out), Some(&format!("{point}=kill")));
+        assert!(o.killed(), "{what}: {o:?}");
+        assert!(su.src.state() == su.state, "{what}: the source changed");
+        if point == "backup.published" {
+            // Killed after the rename: the bundle is whole.
+            su.verified(&out, &what);
+            std::fs::remove_dir_all(&out).unwrap();
+            continue;
+        }
+        assert!(!out.exists(), "{what}: something is under the final name");
+        assert_eq!(partials(&out_dir).len(), 1, "{what}");
+        // The next run removes what the killed one left and succeeds.
+        zsso_ok(&su.args(&out));
+        assert_eq!(names_in(&out_dir), ["bundle"], "{what}: the next run");
+        su.verified(&out, &what);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+/// The server ends the backup's connection in the middle of the first table.
+fn connection_killed_mid_table(kind: Kind) {
+    let Some(su) = setup(kind, "bconn") else {
+        return;
+    };
+    let out = su.dir.path().join("bundle");
+    let p = zsso_paused(&su.args(&out), "backup.rows@2", su.dir.path());
+    assert!(su.src.kill_connections() >= 1);
+    let o = p.resume();
+    assert_eq!(o.code(), 1, "{o:?}");
+    assert!(
+        o.stderr.contains("reading the rows of zato_sso_")
+            && o.stderr.contains("the connection to the server was lost"),
+        "{kind:?}: {}",
+        o.stderr
+    );
+    assert!(!out.exists());
+    assert_eq!(partials(su.dir.path()), Vec::<String>::new());
+    assert!(su.src.state() == su.state);
+    zsso_ok(&su.args(&out));
+    su.verified(&out, "after the killed connection");
+}
+
+/// A SQLite file locked by another process's write transaction: the backup waits for it,
+/// then gives up naming the file. A file removed while the backup reads it: the backup
+/// still reads the snapshot it opened, whole.
+fn sqlite_file_locked_or_removed(kind: Kind) {
+    let Some(su) = setup(kind, "bfile") else {
+        return;
+    };
+    let out = su.dir.path().join("bundle");
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(su.src.file())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, Write};
+        let stdin = holder.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
+            .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "locked\n");
+    }
+    let o = zsso(&su.args(&out), None);
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    assert_eq!(o.code(), 1, "{o:?}");
+    assert!(
+        o.stderr.contains("database is locked") && o.stderr.contains(s(su.src.file())),
+        "{}",
+        o.stderr
+    );
+    assert!(!out.exists());
+    assert_eq!(partials(su.dir.path()), Vec::<String>::new());
+    assert!(su.src.state() == su.state);
+
+    // Removed half-way: the open snapshot is still read whole.
+    let kept = su.dir.path().join("kept.db");
+    std::fs::copy(su.src.file(), &kept).unwrap();
+    let p = zsso_paused(&su.args(&out), "backup.rows@2", su.dir.path());
+    std::fs::remove_file(su.src.file()).unwrap();
+    let o = p.resume();
+    assert_eq!(o.code(), 0, "{o:?}");
+    std::fs::rename(&kept, su.src.file()).unwrap();
+    su.verified(&out, "the file removed half-way");
+}
+
+/// A small file system of its own, mounted for the test and unmounted after it.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, options: &str) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs", s(at)])
+            .status()
+            .is_ok_and(|st| st.success());
+        if !ok {
+            assert!(
+                std::env::var("ZSSO_REQUIRE_SERVERS").as_deref() != Ok("1"),
+                "ZSSO_REQUIRE_SERVERS=1 and a tmpfs cannot be mounted (the disk-full cases need root)"
+            );
+            eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
+            return None;
+        }
+        Some(Mount(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The output directory fills up, or cannot be written at all.
+fn output_full_or_read_only(kind: Kind) {
+    let Some(su) = setup(kind, "bdisk") else {
+        return;
+    };
+    let full = su.dir.path().join("full");
+    let Some(_m) = Mount::tmpfs(&full, "size=256k") else {
+        return;
+    };
+    let out = full.join("bundle");
+    let o = zsso(&su.args(&out), None);
+    assert_eq!(o.code(), 1, "{o:?}");
+    assert!(
+        o.stderr.contains("No space left on device") && o.stderr.contains(s(&full)),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(names_in(&full), Vec::<String>::new(), "nothing is left");
+    assert!(su.src.state() == su.state);
+
+    let ro = su.dir.path().join("ro");
+    let Some(_m) = Mount::tmpfs(&ro, "ro,size=1m") else {
+        return;
+    };
+    let o = zsso(&su.args(&ro.join("bundle")), None);
+    assert_eq!(o.code(), 1, "{o:?}");
+    assert!(
+        o.stderr.contains("Read-only file system") && o.stderr.contains(s(&ro)),
+        "{}",
+        o.stderr
+    );
+    assert!(su.src.state() == su.state);
+}
+
+per_backend!(sigkill_at_every_step);
+per_backend!(connection_killed_mid_table: postgres = Postgres, mysql = Mysql);
+per_backend!(sqlite_file_locked_or_removed: sqlite = Sqlite);
+per_backend!(output_full_or_read_only);

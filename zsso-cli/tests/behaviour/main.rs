@@ -1,0 +1,207 @@
+//! The behaviour suite: each case is written once and runs on every backend it applies to,
+//! SQLite always, PostgreSQL and MySQL on the servers named by `ZSSO_TEST_POSTGRES_URL` and
+//! `ZSSO_TEST_MYSQL_URL` (required under `ZSSO_REQUIRE_SERVERS=1`).
+//!
+//! The cases run the `zsso` binary as a user does, built with the `fault-injection` feature:
+//! `ZSSO_FAULT` stops it with SIGKILL, pauses it, or fails it at a named step (see
+//! `zsso_core::fault`), and the test looks at the database, the bundle and secrets.conf
+//! through the vendors' own clients and the file system.
+
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+/// One test per backend for a case `fn case(kind: Kind)`: on all three, or on those listed.
+macro_rules! per_backend {
+    ($case:ident) => {
+        per_backend!($case: sqlite = Sqlite, postgres = Postgres, mysql = Mysql);
+    };
+    ($case:ident: $($name:ident = $kind:ident),+) => {
+        mod $case {
+            $(
+                #[test]
+                fn $name() {
+                    super::$case(crate::backend::Kind::$kind)
+                }
+            )+
+        }
+    };
+}
+
+mod backend;
+mod backup_faults;
+mod restore_faults;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+
+/// What a run of `zsso` did.
+#[derive(Debug)]
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Whether SIGKILL ended it.
+    pub fn killed(&self) -> bool {
+        self.status.signal() == Some(libc_sigkill())
+    }
+
+    /// Its exit code; panics if a signal ended it.
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("zsso ended by a signal: {self:?}"))
+    }
+}
+
+fn libc_sigkill() -> i32 {
+    9
+}
+
+fn command(args: &[&str], fault: Option<&str>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zsso"));
+    c.args(args)
+        .env_remove("ZSSO_FAULT")
+        .env_remove("ZSSO_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(f) = fault {
+        c.env("ZSSO_FAULT", f);
+    }
+    c
+}
+
+/// Runs `zsso` with `args`, with `ZSSO_FAULT` set to `fault` if given.
+pub fn zsso(args: &[&str], fault: Option<&str>) -> Out {
+    let o = command(args, fault).output().unwrap();
+    Out {
+        status: o.status,
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Runs `zsso` and asserts that it succeeded.
+pub fn zsso_ok(args: &[&str]) -> Out {
+    let o = zsso(args, None);
+    assert_eq!(o.status.code(), Some(0), "zsso {args:?}: {o:?}");
+    o
+}
+
+/// A run of `zsso` paused at a fault point.
+pub struct Paused {
+    child: Child,
+    resume: PathBuf,
+    stderr: mpsc::Receiver<String>,
+    seen: String,
+}
+
+/// Starts `zsso` with `args` and waits until it pauses at `point`.
+pub fn zsso_paused(args: &[&str], point: &str, dir: &Path) -> Paused {
+    let resume = dir.join(format!("resume-{}", point.replace(['@', '.'], "-")));
+    let _ = std::fs::remove_file(&resume);
+    let mut c = command(args, Some(&format!("{point}=pause")));
+    c.env("ZSSO_FAULT_RESUME", &resume);
+    let mut child = c.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(l) = line else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let name = point.split('@').next().unwrap();
+    let mut seen = String::new();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(l) => {
+                let done = l == format!("zsso-fault: paused at {name}");
+                seen.push_str(&l);
+                seen.push('\n');
+                if done {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let o = child.wait_with_output().unwrap();
+                panic!(
+                    "zsso {args:?} never paused at {point}: {seen}{}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            }
+        }
+    }
+    Paused {
+        child,
+        resume,
+        stderr: rx,
+        seen,
+    }
+}
+
+impl Paused {
+    fn finish(mut self) -> Out {
+        let mut stdout = String::new();
+        use std::io::Read;
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let mut stderr = self.seen;
+        while let Ok(l) = self.stderr.recv() {
+            stderr.push_str(&l);
+            stderr.push('\n');
+        }
+        Out {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Lets it go on and waits for its end.
+    pub fn resume(self) -> Out {
+        std::fs::write(&self.resume, b"").unwrap();
+        self.finish()
+    }
+
+    /// Sends it SIGKILL and waits for its end.
+    pub fn kill(mut self) -> Out {
+        self.child.kill().unwrap();
+        self.finish()
+    }
+}
+
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The fixture's secrets.conf.
+pub fn fixture_secrets() -> PathBuf {
+    common::fixture().join("server/config/repo/secrets.conf")
+}
+
+/// `p` as a `&str`.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

@@ -1,0 +1,240 @@
+//! Faults during a restore: SIGKILL at every step, the connection killed before, during and
+//! after the load, an injected failure. Each time the target is afterwards exactly as before
+//! or exactly the bundle's content, secrets.conf is the old file or the new one, and the next
+//! run cleans up and succeeds.
+
+use crate::backend::{Db, Kind};
+use crate::common;
+use crate::{Out, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use std::path::{Path, PathBuf};
+
+/// A target holding Zato's fixture, and two bundles of the same installation taken at two
+/// moments (B has every user's display name changed).
+struct Setup {
+    dir: tempfile::TempDir,
+    target: Db,
+    a: PathBuf,
+    b: PathBuf,
+    /// The target's state with each bundle restored.
+    state_a: String,
+    state_b: String,
+    secrets: PathBuf,
+}
+
+fn setup(kind: Kind, test: &str) -> Option<Setup> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Db::create(kind, test, &format!("{test}_src"), dir.path())?;
+    let target = Db::create(kind, test, &format!("{test}_tgt"), dir.path())?;
+    src.load_fixture();
+    target.load_fixture();
+    let a = dir.path().join("bundle-a");
+    let b = dir.path().join("bundle-b");
+    let backup = |out: &Path| {
+        zsso_ok(&[
+            "backup",
+            "--db",
+            &src.url,
+            "--secrets",
+            s(&fixture_secrets()),
+            "--out",
+            s(out),
+        ]);
+    };
+    backup(&a);
+    src.sql("UPDATE zato_sso_user SET display_name = 'changed between the backups'");
+    backup(&b);
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    let secrets = conf.join("secrets.conf");
+    std::fs::write(&secrets, common::new_secrets_conf()).unwrap();
+    let mut me = Setup {
+        dir,
+        target,
+        a,
+        b,
+        state_a: String::new(),
+        state_b: String::new(),
+        secrets,
+    };
+    me.restore_ok(&me.a.clone());
+    me.state_a = me.target.state();
+    me.restore_ok(&me.b.clone());
+    me.state_b = me.target.state();
+    assert_ne!(me.state_a, me.state_b);
+    Some(me)
+}
+
+impl Setup {
+    fn args<'a>(&'a self, bundle: &'a Path) -> Vec<&'a str> {
+        vec![
+            "restore",
+            s(bundle),
+            "--db",
+            &self.target.url,
+            "--secrets-to",
+            s(&self.secrets),
+        ]
+    }
+
+    fn restore_ok(&self, bundle: &Path) -> Out {
+        zsso_ok(&self.args(bundle))
+    }
+
+    /// A new installation's secrets.conf at the destination, no backups beside it: what the
+    /// next restore replaces.
+    fn fresh_secrets(&self) -> String {
+        let dir = self.secrets.parent().unwrap();
+        for n in names_in(dir) {
+            std::fs::remove_file(dir.join(n)).unwrap();
+        }
+        let text = common::new_secrets_conf();
+        std::fs::write(&self.secrets, &text).unwrap();
+        text
+    }
+
+    fn secrets_now(&self) -> String {
+        std::fs::read_to_string(&self.secrets)
+            .unwrap_or_else(|e| panic!("secrets.conf is missing after the fault: {e}"))
+    }
+
+    /// The next run succeeds, and leaves the bundle's content, its secrets.conf, the old one
+    /// as .bak, and nothing else.
+    fn next_run_cleans_up(&self, bundle: &Path, state: &str, old_secrets: &str, what: &str) {
+        self.restore_ok(bundle);
+        assert_eq!(self.target.state(), state, "{what}: the next run");
+        assert_eq!(
+            self.secrets_now(),
+            std::fs::read_to_string(fixture_secrets()).unwrap(),
+            "{what}: the next run"
+        );
+        let dir = self.secrets.parent().unwrap();
+        assert_eq!(
+            names_in(dir),
+            ["secrets.conf", "secrets.conf.bak"],
+            "{what}: the next run"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("secrets.conf.bak")).unwrap(),
+            old_secrets,
+            "{what}: the next run"
+        );
+        assert_eq!(self.target.leftovers(), Vec::<String>::new(), "{what}");
+    }
+}
+
+/// Where the restore is killed, whether the database has the bundle's content then, and
+/// whether secrets.conf is the new one.
+const KILL_POINTS: &[(&str, bool, bool)] = &[
+    ("restore.checked", false, false),
+    ("restore.begun", false, false),
+    ("restore.statement@1", false, false),
+    ("restore.statement@4", false, false),
+    ("restore.loaded", false, false),
+    ("restore.checked_load", false, false),
+    ("restore.prepared", false, false),
+    ("restore.committed", true, false),
+    ("restore.bak", true, false),
+    ("restore.installed", true, true),
+];
+
+fn sigkill_at_every_step(kind: Kind) {
+    let Some(su) = setup(kind, "rkill") else {
+        return;
+    };
+    // The target holds B; each run restores the other bundle.
+    let (mut from, mut to) = ((&su.b, &su.state_b), (&su.a, &su.state_a));
+    for &(point, db_new, secrets_new) in KILL_POINTS {
+        let what = format!("{kind:?}, SIGKILL at {point}");
+        let old = su.fresh_secrets();
+        let o = zsso(&su.args(to.0), Some(&format!("{point}=kill")));
+        assert!(o.killed(), "{what}: not killed: {o:?}");
+        let expected = if db_new { to.1 } else { from.1 };
+        assert!(
+            su.target.state() == *expected,
+            "{what}: the database is {}",
+            if su.target.state() == *to.1 {
+                "the bundle's, too early"
+            } else if su.target.state() == *from.1 {
+                "as before, too late"
+            } else {
+                "between the two"
+            }
+        );
+        if secrets_new {
+            assert_eq!(
+                su.secrets_now(),
+                std::fs::read_to_string(fixture_secrets()).unwrap(),
+                "{what}"
+            );
+        } else {
+            assert_eq!(su.secrets_now(), old, "{what}");
+        }
+        su.next_run_cleans_up(to.0, to.1, &old, &what);
+        std::mem::swap(&mut from, &mut to);
+    }
+}
+
+/// The connection killed from outside at a step: before the load, during it, after it (before
+/// the commit), each refused with the database as before; after the commit, the restore is
+/// done and the run succeeds.
+fn connection_killed(kind: Kind) {
+    let Some(su) = setup(kind, "rconn") else {
+        return;
+    };
+    let (mut from, mut to) = ((&su.b, &su.state_b), (&su.a, &su.state_a));
+    for point in [
+        "restore.begun",
+        "restore.statement@3",
+        "restore.checked_load",
+        "restore.committed",
+    ] {
+        let what = format!("{kind:?}, connection killed at {point}");
+        let old = su.fresh_secrets();
+        let p = zsso_paused(&su.args(to.0), point, su.dir.path());
+        let killed = su.target.kill_connections();
+        assert!(killed >= 1, "{what}: no connection to kill");
+        let o = p.resume();
+        let committed = point == "restore.committed";
+        if committed {
+            assert_eq!(o.code(), 0, "{what}: {o:?}");
+            assert_eq!(su.target.state(), *to.1, "{what}");
+        } else {
+            assert_eq!(o.code(), 1, "{what}: {o:?}");
+            assert!(
+                o.stderr.contains("rolled back") || o.stderr.contains("nothing was changed"),
+                "{what}: {}",
+                o.stderr
+            );
+            assert_eq!(su.target.state(), *from.1, "{what}");
+            assert_eq!(su.secrets_now(), old, "{what}");
+            assert_eq!(names_in(su.secrets.parent().unwrap()), ["secrets.conf"]);
+        }
+        su.next_run_cleans_up(to.0, to.1, &old, &what);
+        std::mem::swap(&mut from, &mut to);
+    }
+}
+
+/// A step that fails (here, just before the commit, where a full disk would stop the new
+/// secrets.conf) rolls back at once and leaves no temporary file.
+fn failure_before_commit(kind: Kind) {
+    let Some(su) = setup(kind, "rfail") else {
+        return;
+    };
+    let old = su.fresh_secrets();
+    let o = zsso(&su.args(&su.a), Some("restore.prepared=error"));
+    assert_eq!(o.code(), 1, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("a fault was injected at restore.prepared (ZSSO_FAULT)"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(su.target.state(), su.state_b);
+    assert_eq!(su.secrets_now(), old);
+    assert_eq!(names_in(su.secrets.parent().unwrap()), ["secrets.conf"]);
+    assert_eq!(su.target.leftovers(), Vec::<String>::new());
+}
+
+per_backend!(sigkill_at_every_step);
+per_backend!(connection_killed: postgres = Postgres, mysql = Mysql);
+per_backend!(failure_before_commit);
