@@ -82,7 +82,7 @@ pub fn new_server(dir: &Path, name: &str) -> PathBuf {
 /// Runs the `sqlite3` client on `db` with `sql` on stdin and returns its stdout.
 pub fn sqlite3(db: &Path, sql: &str) -> String {
     let mut cmd = Command::new("sqlite3");
-    cmd.arg("-bail").arg(db);
+    cmd.args(["-bail", "-cmd", ".timeout 60000"]).arg(db);
     run_with_input(cmd, sql).unwrap_or_else(|e| panic!("sqlite3 failed: {e}"))
 }
 

@@ -141,6 +141,22 @@ impl Db {
         assert_eq!(self.count("zato_sso_group"), 5 + u64::from(n));
     }
 
+    /// The columns of `table`, in their order.
+    pub fn columns(&self, table: &str) -> Vec<String> {
+        let sql = match self.kind {
+            Kind::Sqlite => format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+            Kind::Postgres => format!(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' \
+                 AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+            Kind::Mysql => format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+                 AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
+            ),
+        };
+        self.sql(&sql).lines().map(str::to_string).collect()
+    }
+
     /// The number of rows of `table`.
     pub fn count(&self, table: &str) -> u64 {
         self.sql(&format!("SELECT COUNT(*) FROM {table}"))

@@ -29,6 +29,7 @@ macro_rules! per_backend {
 
 mod backend;
 mod backup_faults;
+mod load;
 mod restore_faults;
 
 use std::io::{BufRead, BufReader};
