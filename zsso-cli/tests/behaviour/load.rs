@@ -108,7 +108,7 @@ impl Shapes {
                 id(w, k - 1)
             ));
         }
-        if k >= 3 && k % 3 == 0 {
+        if k >= 3 && k.is_multiple_of(3) {
             let old = id(w, k - 3);
             out.push(format!(
                 "DELETE FROM zato_sso_attr WHERE user_id = 'load-{w}-{}'",
