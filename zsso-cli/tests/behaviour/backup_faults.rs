@@ -5,7 +5,7 @@
 //! and the source untouched.
 
 use crate::backend::{Db, Kind};
-use crate::{fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use crate::{Mount, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
 use std::path::{Path, PathBuf};
 
 struct Setup {
@@ -176,37 +176,6 @@ fn sqlite_file_locked_or_removed(kind: Kind) {
     assert_eq!(o.code(), 0, "{o:?}");
     std::fs::rename(&kept, su.src.file()).unwrap();
     su.verified(&out, "the file removed half-way");
-}
-
-/// A small file system of its own, mounted for the test and unmounted after it.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, options: &str) -> Option<Mount> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs", s(at)])
-            .status()
-            .is_ok_and(|st| st.success());
-        if !ok {
-            assert!(
-                std::env::var("ZSSO_REQUIRE_SERVERS").as_deref() != Ok("1"),
-                "ZSSO_REQUIRE_SERVERS=1 and a tmpfs cannot be mounted (the disk-full cases need root)"
-            );
-            eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
-            return None;
-        }
-        Some(Mount(at.to_path_buf()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// The output directory fills up, or cannot be written at all.

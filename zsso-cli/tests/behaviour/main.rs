@@ -186,6 +186,46 @@ impl Paused {
     }
 }
 
+/// A small file system of its own, mounted for the test and unmounted after it.
+pub struct Mount(PathBuf);
+
+impl Mount {
+    pub fn tmpfs(at: &Path, options: &str) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs", s(at)])
+            .status()
+            .is_ok_and(|st| st.success());
+        if !ok {
+            assert!(
+                std::env::var("ZSSO_REQUIRE_SERVERS").as_deref() != Ok("1"),
+                "ZSSO_REQUIRE_SERVERS=1 and a tmpfs cannot be mounted (the disk-full cases need root)"
+            );
+            eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
+            return None;
+        }
+        Some(Mount(at.to_path_buf()))
+    }
+
+    /// Gives it another size.
+    pub fn resize(&self, size: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}"), s(&self.0)])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 /// The names in `dir`, sorted.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

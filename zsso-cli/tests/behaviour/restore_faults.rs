@@ -5,7 +5,7 @@
 
 use crate::backend::{Db, Kind};
 use crate::common;
-use crate::{Out, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use crate::{Mount, Out, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
 use std::path::{Path, PathBuf};
 
 /// A target holding Zato's fixture, and two bundles of the same installation taken at two
@@ -235,6 +235,136 @@ fn failure_before_commit(kind: Kind) {
     assert_eq!(su.target.leftovers(), Vec::<String>::new());
 }
 
+/// The disk under the target fills during the load: SQLite's file on a small file system,
+/// PostgreSQL's tables in a tablespace on one. The restore is rolled back with the system's
+/// message, and succeeds once there is room. (MySQL is left out: its restore creates a
+/// database of its own under the server's data directory, which a test cannot place on a
+/// small file system without reconfiguring the server.)
+fn disk_fills(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(src) = Db::create(kind, "rdisk", "rdisk_src", dir.path()) else {
+        return;
+    };
+    src.load_fixture();
+    // Several MiB of rows, more than the small file system holds.
+    src.add_groups(20_000);
+    let bundle = dir.path().join("bundle");
+    zsso_ok(&[
+        "backup",
+        "--db",
+        &src.url,
+        "--secrets",
+        s(&fixture_secrets()),
+        "--out",
+        s(&bundle),
+    ]);
+    let secrets = dir.path().join("secrets.conf");
+    let old = common::new_secrets_conf();
+    std::fs::write(&secrets, &old).unwrap();
+    // Under /tmp itself: the PostgreSQL server's user must reach the mount point.
+    let at = PathBuf::from(format!(
+        "/tmp/zsso-rdisk-{}-{}",
+        kind.tag(),
+        std::process::id()
+    ));
+    let Some(mount) = Mount::tmpfs(&at, "size=2m,mode=0777") else {
+        return;
+    };
+    let (target, url, cleanup): (Option<Db>, String, Option<String>) = match kind {
+        Kind::Sqlite => {
+            let f = at.join("zato.db");
+            std::fs::copy(common::fixture().join("server/zato.db"), &f).unwrap();
+            (None, format!("sqlite://{}", f.display()), None)
+        }
+        _ => {
+            let t = Db::create(kind, "rdisk", "rdisk_tgt", dir.path()).unwrap();
+            t.load_fixture();
+            let ts = format!("zsso_t_rdisk_{}", std::process::id());
+            let pg = |sql: &str| {
+                let st = std::process::Command::new("psql")
+                    .args([
+                        "-X",
+                        "-q",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        "-d",
+                        &src.url,
+                        "-c",
+                        sql,
+                    ])
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "{sql}");
+            };
+            std::fs::create_dir(at.join("ts")).unwrap();
+            let chown = std::process::Command::new("chown")
+                .args(["postgres:postgres", s(&at.join("ts"))])
+                .status()
+                .unwrap();
+            assert!(chown.success());
+            pg(&format!(
+                "CREATE TABLESPACE {ts} LOCATION '{}'",
+                at.join("ts").display()
+            ));
+            let db_name = t.url.rsplit('/').next().unwrap().to_string();
+            pg(&format!(
+                "ALTER DATABASE {db_name} SET default_tablespace = {ts}"
+            ));
+            let url = t.url.clone();
+            (Some(t), url, Some(ts))
+        }
+    };
+    let state = |url: &str| -> String {
+        match &target {
+            Some(t) => t.state(),
+            None => common::sqlite3(
+                std::path::Path::new(url.strip_prefix("sqlite://").unwrap()),
+                ".dump",
+            ),
+        }
+    };
+    let before = state(&url);
+    let args = [
+        "restore",
+        s(&bundle),
+        "--db",
+        &url,
+        "--secrets-to",
+        s(&secrets),
+    ];
+    let o = zsso(&args, None);
+    assert_eq!(o.code(), 1, "{kind:?}: {o:?}");
+    let message = match kind {
+        Kind::Sqlite => "database or disk is full",
+        _ => "No space left on device",
+    };
+    assert!(
+        o.stderr.contains(message) && o.stderr.contains("rolled back"),
+        "{kind:?}: {}",
+        o.stderr
+    );
+    assert!(state(&url) == before, "{kind:?}: the target changed");
+    assert_eq!(std::fs::read_to_string(&secrets).unwrap(), old);
+    // With room, the next run succeeds.
+    mount.resize("256m");
+    zsso_ok(&args);
+    zsso_ok(&["verify", s(&bundle), "--db", &url, "--secrets", s(&secrets)]);
+    if let (Some(t), Some(ts)) = (target, cleanup) {
+        drop(t);
+        let _ = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-d",
+                &src.url,
+                "-c",
+                &format!("DROP TABLESPACE {ts}"),
+            ])
+            .status();
+    }
+}
+
 per_backend!(sigkill_at_every_step);
+per_backend!(disk_fills: sqlite = Sqlite, postgres = Postgres);
 per_backend!(connection_killed: postgres = Postgres, mysql = Mysql);
 per_backend!(failure_before_commit);
