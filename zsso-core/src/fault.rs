@@ -55,6 +55,10 @@ pub const POINTS: &[(&str, &str)] = &[
         "restore.prepared",
         "the new secrets.conf is written beside the old one, before the commit",
     ),
+    (
+        "restore.swap",
+        "MySQL: the loaded tables are committed in the restore's own database, the one RENAME that swaps them in is next",
+    ),
     ("restore.committed", "the database has committed"),
     (
         "restore.bak",

@@ -12,5 +12,4 @@ pub use conn::MysqlLocation;
 pub use dialect::{MYSQL, MysqlDialect};
 pub use dump::MysqlDumper;
 #[doc(hidden)]
-pub use restore::FailAt;
 pub use restore::MysqlRestorer;

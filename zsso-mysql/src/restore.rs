@@ -23,14 +23,6 @@ use zsso_core::schema::{ForeignKey, Table};
 use zsso_core::sqlscan::{LexerConfig, Token, tokens_of};
 use zsso_core::{Error, Result};
 
-/// A step of the restore at which a test makes it fail.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailAt {
-    /// The connection is killed just before the swap.
-    BeforeSwap,
-}
-
 /// Writes the SSO tables into one MySQL or MariaDB database.
 pub struct MysqlRestorer {
     conn: MySqlConnection,
@@ -43,7 +35,6 @@ pub struct MysqlRestorer {
     described: Vec<MyTable>,
     in_tx: bool,
     began: bool,
-    fail_at: Option<FailAt>,
     /// Dependent tables whose foreign keys are pointed at the restored tables after the swap.
     kept: Vec<Kept>,
     /// Foreign keys of the dump left out of the restore.
@@ -94,7 +85,6 @@ impl MysqlRestorer {
             described: Vec::new(),
             in_tx: false,
             began: false,
-            fail_at: None,
             kept: Vec::new(),
             left_out: Vec::new(),
         };
@@ -111,12 +101,6 @@ impl MysqlRestorer {
             });
         }
         Ok(me)
-    }
-
-    /// Makes the restore fail at `step` (for tests of what a failure leaves behind).
-    #[doc(hidden)]
-    pub fn fail_at(&mut self, step: FailAt) {
-        self.fail_at = Some(step);
     }
 
     async fn run(&mut self, sql: &str, what: &str) -> Result<()> {
@@ -693,11 +677,7 @@ impl Restorer for MysqlRestorer {
                 q(t)
             ));
         }
-        if self.fail_at == Some(FailAt::BeforeSwap) {
-            let _ = self
-                .run("KILL CONNECTION CONNECTION_ID()", "a test's fault")
-                .await;
-        }
+        zsso_core::fault::point("restore.swap")?;
         // The swap: one statement, carried out whole or not at all.
         if let Err(e) = self
             .run(

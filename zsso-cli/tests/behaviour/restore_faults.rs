@@ -143,7 +143,13 @@ fn sigkill_at_every_step(kind: Kind) {
     };
     // The target holds B; each run restores the other bundle.
     let (mut from, mut to) = ((&su.b, &su.state_b), (&su.a, &su.state_a));
-    for &(point, db_new, secrets_new) in KILL_POINTS {
+    let swap = ("restore.swap", false, false);
+    let points = KILL_POINTS
+        .iter()
+        .take(7)
+        .chain((kind == Kind::Mysql).then_some(&swap))
+        .chain(KILL_POINTS.iter().skip(7));
+    for &(point, db_new, secrets_new) in points {
         let what = format!("{kind:?}, SIGKILL at {point}");
         let old = su.fresh_secrets();
         let o = zsso(&su.args(to.0), Some(&format!("{point}=kill")));
@@ -182,12 +188,16 @@ fn connection_killed(kind: Kind) {
         return;
     };
     let (mut from, mut to) = ((&su.b, &su.state_b), (&su.a, &su.state_a));
-    for point in [
+    let mut points = vec![
         "restore.begun",
         "restore.statement@3",
         "restore.checked_load",
-        "restore.committed",
-    ] {
+    ];
+    if kind == Kind::Mysql {
+        points.push("restore.swap");
+    }
+    points.push("restore.committed");
+    for point in points {
         let what = format!("{kind:?}, connection killed at {point}");
         let old = su.fresh_secrets();
         let p = zsso_paused(&su.args(to.0), point, su.dir.path());
