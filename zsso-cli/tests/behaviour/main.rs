@@ -30,6 +30,7 @@ macro_rules! per_backend {
 mod backend;
 mod backup_faults;
 mod load;
+mod refusals;
 mod restore_faults;
 
 use std::io::{BufRead, BufReader};
