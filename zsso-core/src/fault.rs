@@ -145,3 +145,31 @@ mod imp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every listed point is called somewhere in the workspace, and every call is listed.
+    #[test]
+    fn the_list_of_points_is_the_set_of_calls() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut called = std::collections::BTreeSet::new();
+        let mut dirs = vec![root.join("zsso-core/src"), root.join("zsso-sqlite/src")];
+        dirs.extend([root.join("zsso-postgres/src"), root.join("zsso-mysql/src")]);
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("fault.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for part in text.split("fault::point(\"").skip(1) {
+                        called.insert(part.split('"').next().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        let listed: std::collections::BTreeSet<String> =
+            super::POINTS.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(called, listed);
+    }
+}
