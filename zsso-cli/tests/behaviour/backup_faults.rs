@@ -6,7 +6,7 @@
 
 use crate::backend::{Db, Kind};
 use crate::{Mount, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 struct Setup {
     dir: tempfile::TempDir,
