@@ -43,6 +43,10 @@ pub const POINTS: &[(&str, &str)] = &[
     ),
     ("restore.begun", "the target's transaction is open"),
     (
+        "restore.dropped",
+        "the tables and sequences being replaced are dropped (inside the transaction)",
+    ),
+    (
         "restore.statement",
         "a statement (or a table's COPY) of the dump has run",
     ),

@@ -830,6 +830,7 @@ async fn load_and_check(
             restorer.drop_sequence(q).await?;
         }
     }
+    crate::fault::point("restore.dropped")?;
     progress.step(&format!("loading {}", dump.display()));
     let mut r = StatementReader::new(open_dump(dump)?, dump, restorer.dialect().lexer());
     let mut current: Option<String> = None;

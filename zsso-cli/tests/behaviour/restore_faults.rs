@@ -127,8 +127,10 @@ impl Setup {
 const KILL_POINTS: &[(&str, bool, bool)] = &[
     ("restore.checked", false, false),
     ("restore.begun", false, false),
+    ("restore.dropped", false, false),
     ("restore.statement@1", false, false),
     ("restore.statement@4", false, false),
+    ("restore.statement@10", false, false),
     ("restore.loaded", false, false),
     ("restore.checked_load", false, false),
     ("restore.prepared", false, false),
@@ -146,9 +148,9 @@ fn sigkill_at_every_step(kind: Kind) {
     let swap = ("restore.swap", false, false);
     let points = KILL_POINTS
         .iter()
-        .take(7)
+        .take(9)
         .chain((kind == Kind::Mysql).then_some(&swap))
-        .chain(KILL_POINTS.iter().skip(7));
+        .chain(KILL_POINTS.iter().skip(9));
     for &(point, db_new, secrets_new) in points {
         let what = format!("{kind:?}, SIGKILL at {point}");
         let old = su.fresh_secrets();
