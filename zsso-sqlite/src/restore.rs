@@ -37,7 +37,8 @@ impl SqliteRestorer {
     /// Opens (or creates) the database file. Foreign-key enforcement is switched off on this
     /// connection before any transaction, as SQLite ignores the pragma inside one.
     ///
-    /// A file that does not exist yet is created only when the restore begins.
+    /// A file that does not exist yet is created only when the restore begins, with mode
+    /// 0600.
     pub async fn open(path: &Path) -> Result<Self> {
         let mut me = Self {
             conn: None,
@@ -135,7 +136,20 @@ impl Restorer for SqliteRestorer {
     async fn begin(&mut self, set: &[String]) -> Result<()> {
         self.set = set.to_vec();
         if self.conn.is_none() {
-            self.connect(true).await?;
+            // A new database holds session tokens and encrypted passwords, as the bundle's
+            // dump does: it is created for its owner only (SQLite gives its journal the same
+            // mode).
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&self.path)
+                .map_err(|e| zsso_core::Error::io("cannot create", &self.path, e))?;
+            if let Err(e) = self.connect(true).await {
+                let _ = std::fs::remove_file(&self.path);
+                return Err(e);
+            }
             self.created = true;
         }
         // Enforcement is off for the connection (set at open, outside any transaction).
