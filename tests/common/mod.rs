@@ -2,12 +2,15 @@
 //! views of a database through the `sqlite3` client.
 #![allow(dead_code)]
 
+pub mod client;
 pub mod my;
 pub mod pg;
 pub mod reference;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use client::run_with_input;
 
 /// The repo's copy of the Zato 3.2 SQLite fixture.
 pub fn fixture() -> PathBuf {
@@ -72,29 +75,6 @@ pub fn sqlite3(db: &Path, sql: &str) -> String {
     let mut cmd = Command::new("sqlite3");
     cmd.arg("-bail").arg(db);
     run_with_input(cmd, sql).unwrap_or_else(|e| panic!("sqlite3 failed: {e}"))
-}
-
-/// Runs a client with `input` on its stdin: its stdout, or its stderr if it failed.
-pub fn run_with_input(mut cmd: Command, input: &str) -> Result<String, String> {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the client is installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
 }
 
 /// Every value of every SSO table as `typeof:hex`, row by row sorted by content, read by the
