@@ -2,15 +2,15 @@
 //! views of a database through the `sqlite3` client.
 #![allow(dead_code)]
 
-pub mod client;
 pub mod my;
 pub mod pg;
 pub mod reference;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use client::run_with_input;
+pub use shared::{copy_dir, run_with_input};
 
 /// The repo's copy of the Zato 3.2 SQLite fixture.
 pub fn fixture() -> PathBuf {
@@ -21,24 +21,6 @@ pub fn fixture() -> PathBuf {
 pub fn credentials() -> serde_json::Value {
     let text = std::fs::read(fixture().join("credentials.json")).unwrap();
     serde_json::from_slice(&text).unwrap()
-}
-
-/// Copies a directory tree, making every copy writable.
-pub fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-            let mut p = std::fs::metadata(&to).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            p.set_readonly(false);
-            std::fs::set_permissions(&to, p).unwrap();
-        }
-    }
 }
 
 /// A copy of the fixture's server directory under `dir`.

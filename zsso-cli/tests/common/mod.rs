@@ -8,32 +8,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 // The server helpers of the workspace's own tests: a database per test, named as they name it.
-#[path = "../../../tests/common/client.rs"]
-pub mod client;
 #[path = "../../../tests/common/my.rs"]
 pub mod my;
 #[path = "../../../tests/common/pg.rs"]
 pub mod pg;
+#[path = "../../../tests/common/shared.rs"]
+pub mod shared;
 
-pub use client::run_with_input;
+pub use shared::{copy_dir, run_with_input};
 
 /// The repo's copy of the Zato 3.2 SQLite fixture.
 pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/zato-3.2-sqlite")
-}
-
-/// Copies a directory tree.
-pub fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
 }
 
 /// A second installation: the fixture's server.conf, a secrets.conf with another key.
