@@ -403,4 +403,22 @@ mod tests {
             Err(Error::UnsupportedScheme { .. })
         ));
     }
+
+    #[test]
+    fn locations_never_show_a_password_in_their_debug_form() {
+        #[allow(unused_mut)]
+        let mut urls = vec!["sqlite:///srv/zato.db"];
+        #[cfg(feature = "postgres")]
+        urls.push("postgres://zato:s3cret-Pw@db:5432/zato?schema=sso");
+        #[cfg(feature = "mysql")]
+        urls.push("mysql://zato:s3cret-Pw@db:3306/zato");
+        for u in urls {
+            let l = parse_url(u).unwrap();
+            let dbg = format!("{l:?}");
+            assert!(!dbg.contains("s3cret"), "{dbg}");
+            if !u.starts_with("sqlite") {
+                assert!(dbg.contains(&l.describe()), "{dbg}");
+            }
+        }
+    }
 }

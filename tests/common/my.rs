@@ -166,5 +166,5 @@ impl MyDb {
 
 /// The fixture directory of the MySQL data.
 pub fn fixture_dir() -> std::path::PathBuf {
-    super::root().join("tests/fixtures/zato-3.2-mysql")
+    super::shared::root().join("tests/fixtures/zato-3.2-mysql")
 }

@@ -150,7 +150,7 @@ impl PgDb {
 
 /// The fixture directory of the PostgreSQL data.
 pub fn fixture_dir() -> std::path::PathBuf {
-    super::root().join("tests/fixtures/zato-3.2-postgresql")
+    super::shared::root().join("tests/fixtures/zato-3.2-postgresql")
 }
 
 fn run_psql(url: &str, args: &[&str]) -> Result<String, String> {

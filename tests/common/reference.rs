@@ -11,7 +11,7 @@ use zsso::schema::{ForeignKey, Index, Schema, Sequence, Table};
 
 /// The directory of the reference DDL files.
 pub fn reference_dir() -> PathBuf {
-    super::root().join("tests/fixtures/zato-3.2-reference")
+    super::shared::root().join("tests/fixtures/zato-3.2-reference")
 }
 
 /// The reference DDL file of one database kind: `sqlite`, `postgresql` or `mysql`.

@@ -45,8 +45,8 @@ pub enum Command {
     Inspect(InspectArgs),
 }
 
-/// Where the database is.
-#[derive(Debug, Args)]
+/// Where the database is. Its `Debug` shows the URL with its password masked.
+#[derive(Args)]
 #[group(required = true, multiple = false)]
 pub struct Target {
     /// A Zato server directory: the database from config/repo/server.conf, secrets from
@@ -57,6 +57,15 @@ pub struct Target {
     /// postgres://user@host:5432/zato?schema=public.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("server_dir", &self.server_dir)
+            .field("db", &self.db.as_deref().map(zsso::error::mask_url))
+            .finish()
+    }
 }
 
 /// `zsso backup`.
@@ -804,4 +813,42 @@ fn inspect_target(
     } else {
         Outcome::Ok
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_form_of_the_arguments_masks_the_database_password() {
+        for args in [
+            &[
+                "zsso",
+                "backup",
+                "--db",
+                "postgres://zato:s3cret-Pw@db/zato",
+                "--out",
+                "b",
+            ][..],
+            &[
+                "zsso",
+                "verify",
+                "b",
+                "--db",
+                "mysql://zato:s3cret-Pw@db/zato",
+            ][..],
+            &[
+                "zsso",
+                "restore",
+                "b",
+                "--db",
+                "postgres://zato@db/zato?password=s3cret-Pw",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let dbg = format!("{cli:?}");
+            assert!(!dbg.contains("s3cret"), "{dbg}");
+            assert!(dbg.contains("zato"), "{dbg}");
+        }
+    }
 }

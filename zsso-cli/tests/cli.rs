@@ -1,154 +1,11 @@
 //! The `zsso` binary as a process: every command, `--json` output, exit codes, and what it
 //! refuses.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/zato-3.2-sqlite")
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
-/// A second installation: the fixture's server.conf, a secrets.conf with another key.
-fn other_server(dir: &Path) -> PathBuf {
-    let s = dir.join("other");
-    std::fs::create_dir_all(s.join("config/repo")).unwrap();
-    std::fs::copy(
-        fixture().join("server/config/repo/server.conf"),
-        s.join("config/repo/server.conf"),
-    )
-    .unwrap();
-    let key = fernet::Fernet::generate_key();
-    let token = fernet::Fernet::new(&key).unwrap().encrypt(b"3.141592...");
-    std::fs::write(
-        s.join("config/repo/secrets.conf"),
-        format!("[secret_keys]\nkey1={key}\n[zato]\nwell_known_data={token}\n"),
-    )
-    .unwrap();
-    s
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-fn zsso(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zsso"));
-    c.args(args)
-        .env_remove("ZSSO_PASSWORD")
-        .env("ZSSO_LOG", "trace")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    }
-}
-
-/// A temporary directory with a copy of the fixture server (`src`) and a bundle of it.
-fn backed_up() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    copy_dir(&fixture().join("server"), &src);
-    let bundle = dir.path().join("bundle");
-    let r = zsso(
-        &["backup", "--server-dir", s(&src), "--out", s(&bundle)],
-        &[],
-        None,
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    (dir, src, bundle)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// The secret things of the fixture that no output may contain.
-fn secrets_of_fixture() -> Vec<String> {
-    let conf = std::fs::read_to_string(fixture().join("server/config/repo/secrets.conf")).unwrap();
-    let key1 = conf
-        .lines()
-        .find_map(|l| l.strip_prefix("key1="))
-        .unwrap()
-        .to_string();
-    let creds: Value =
-        serde_json::from_slice(&std::fs::read(fixture().join("credentials.json")).unwrap())
-            .unwrap();
-    let mut out = vec![key1, "3.141592".to_string()];
-    for c in creds["credentials"].as_array().unwrap() {
-        out.push(c["password"].as_str().unwrap().to_string());
-    }
-    // Session tokens and stored (encrypted) passwords must not be logged either.
-    for q in [
-        "SELECT ust FROM zato_sso_session",
-        "SELECT password FROM zato_sso_user WHERE typeof(password) = 'text'",
-    ] {
-        let o = Command::new("sqlite3")
-            .arg(fixture().join("server/zato.db"))
-            .arg(q)
-            .output()
-            .unwrap();
-        let text = String::from_utf8(o.stdout).unwrap();
-        assert!(text.lines().count() >= 5, "{q}");
-        out.extend(text.lines().map(str::to_string));
-    }
-    for (_, v) in creds["secrets_plaintext"].as_object().unwrap() {
-        let v = v.as_str().unwrap();
-        if v.len() > 4 && v != "3.141592..." {
-            out.push(v.to_string());
-        }
-    }
-    out
-}
-
-fn assert_no_secrets(r: &Run, what: &str) {
-    for sec in secrets_of_fixture() {
-        assert!(
-            !r.stdout.contains(&sec) && !r.stderr.contains(&sec),
-            "{what} printed a secret"
-        );
-    }
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn backup_inspect_restore_verify_as_a_user_runs_them() {
@@ -472,17 +329,6 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The work itself was done.
     assert!(bundle.join("manifest.json").exists());
-}
-
-/// Runs `sqlite3` on `db` and returns what it prints.
-fn sqlite3(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3").arg(db).arg(sql).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

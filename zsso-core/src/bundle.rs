@@ -424,11 +424,22 @@ impl Bundle {
                     format!("lists table {} twice", t.name),
                 ));
             }
-            if manifest.schema.table(&t.name).is_none() {
-                return Err(Error::bundle(
-                    &mpath,
-                    format!("has no schema for table {}", t.name),
-                ));
+            match manifest.schema.table(&t.name) {
+                None => {
+                    return Err(Error::bundle(
+                        &mpath,
+                        format!("has no schema for table {}", t.name),
+                    ));
+                }
+                // Both come from the same catalogue: a name that differs, if only by case,
+                // is a damaged manifest (and on PostgreSQL another table).
+                Some(s) if s.name != t.name => {
+                    return Err(Error::bundle(
+                        &mpath,
+                        format!("lists table {} whose schema names it {}", t.name, s.name),
+                    ));
+                }
+                Some(_) => {}
             }
         }
         if manifest.schema.tables.len() != manifest.tables.len() {

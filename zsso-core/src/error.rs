@@ -234,17 +234,49 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// The URL with its password replaced by `***`.
+/// The URL with its password replaced by `***`: the one before `@` and a `password`
+/// parameter (which the PostgreSQL driver takes as well).
 pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some(x) => x,
-        None => return url.to_string(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    let masked = url
+        .split_once("://")
+        .and_then(|(scheme, rest)| {
+            let (auth, host) = rest.rsplit_once('@')?;
+            let (user, _) = auth.split_once(':')?;
+            Some(format!("{scheme}://{user}:***@{host}"))
+        })
+        .unwrap_or_else(|| url.to_string());
+    match masked.split_once('?') {
+        Some((base, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", pairs.join("&"))
+        }
+        None => masked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_masked_before_the_at_and_in_a_password_parameter() {
+        assert_eq!(mask_url("postgres://u:pw@h/d"), "postgres://u:***@h/d");
+        assert_eq!(mask_url("mysql://u:p@ss:w?rd@h:1/d"), "mysql://u:***@h:1/d");
+        assert_eq!(
+            mask_url("postgres://u@h/d?sslmode=require&password=pw&x=1"),
+            "postgres://u@h/d?sslmode=require&password=***&x=1"
+        );
+        assert_eq!(
+            mask_url("postgres://u:pw@h/d?PASSWORD=pw"),
+            "postgres://u:***@h/d?PASSWORD=***"
+        );
+        assert_eq!(mask_url("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(mask_url("sqlite://zato.db"), "sqlite://zato.db");
     }
 }

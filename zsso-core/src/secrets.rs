@@ -128,7 +128,10 @@ impl ConfFile {
                 stack.push(unquote_name(name).to_owned());
                 let full = stack.join("/");
                 if sections.iter().any(|s| s.name == full) {
-                    return Err(err(lineno, &format!("duplicate section [{full}]")));
+                    return Err(err(
+                        lineno,
+                        &format!("duplicate section [{}]", printable_name(&full)),
+                    ));
                 }
                 sections.push(ConfSection {
                     name: full,
@@ -156,7 +159,10 @@ impl ConfFile {
             if section.entries.iter().any(|e| e.key == key) {
                 return Err(err(
                     lineno,
-                    &format!("a key that already appeared in [{}]", section.name),
+                    &format!(
+                        "a key that already appeared in [{}]",
+                        printable_name(&section.name)
+                    ),
                 ));
             }
             let raw_value = line[eq + 1..].trim();
@@ -372,13 +378,31 @@ fn diagnose_token(token: &str) -> String {
     "does not decrypt with key1 (made with another key, or damaged)".into()
 }
 
+/// A section or key name of a ConfigObj file as messages and `Debug` show it: as it is when
+/// it is made of what Zato's names are made of (lowercase ASCII letters, digits, `_`, `.`,
+/// `-`, `/`, at most 64 of them), otherwise as `<N characters>`. A damaged file can have a
+/// key, or a fragment of one, where a name belongs (a value moved to a line of its own);
+/// Fernet keys and tokens are urlsafe base64 with uppercase letters, which no such name has.
+pub fn printable_name(name: &str) -> String {
+    let plain = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-/".contains(&b));
+    if plain {
+        name.to_string()
+    } else {
+        format!("<{} characters>", name.chars().count())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // SecretsConf
 // ---------------------------------------------------------------------------------------------
 
 /// A `secrets.conf`: its exact bytes and its parsed sections.
 ///
-/// Its `Debug` shows the path and the section and key names, never a value.
+/// Its `Debug` shows the path and the section and key names, never a value; a name that
+/// could be a value put on a line of its own (see [`printable_name`]) by its length only.
 pub struct SecretsConf {
     path: PathBuf,
     raw: Zeroizing<Vec<u8>>,
@@ -391,7 +415,7 @@ impl fmt::Debug for SecretsConf {
         impl fmt::Debug for Keys<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_list()
-                    .entries(self.0.entries.iter().map(|e| &e.key))
+                    .entries(self.0.entries.iter().map(|e| printable_name(&e.key)))
                     .finish()
             }
         }
@@ -399,7 +423,12 @@ impl fmt::Debug for SecretsConf {
         impl fmt::Debug for Sections<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_map()
-                    .entries(self.0.sections.iter().map(|s| (&s.name, Keys(s))))
+                    .entries(
+                        self.0
+                            .sections
+                            .iter()
+                            .map(|s| (printable_name(&s.name), Keys(s))),
+                    )
                     .finish()
             }
         }
@@ -640,7 +669,9 @@ impl SecretsConf {
                 return Ok(Zeroizing::new(String::new()));
             }
             let what = format!(
-                "`{name}` of [{group}] in {} (line {})",
+                "`{}` of [{}] in {} (line {})",
+                printable_name(name),
+                printable_name(group),
                 self.path.display(),
                 entry.line
             );
@@ -1282,6 +1313,36 @@ Sli3kd9q8dgwPmHNxLuGw9HEJxA8NExBiesvHnvV1H4=
         assert!(!dbg.contains("Sli3kd9q8dgw"), "{dbg}");
         assert!(!dbg.contains("gAAAA"), "{dbg}");
         assert!(dbg.contains("secret_keys") && dbg.contains("key1"), "{dbg}");
+        // A damaged file whose key or token ended up where a name belongs.
+        let damaged = parse(
+            "[secret_keys]\nkey1=x\nSli3kd9q8dgwPmHNxLuGw9HEJxA8NExBiesvHnvV1H4=\n[gAAAAABl9GSm]\n",
+        )
+        .unwrap();
+        let dbg = format!("{damaged:?}");
+        assert!(
+            !dbg.contains("Sli3kd9q8dgw") && !dbg.contains("gAAAA"),
+            "{dbg}"
+        );
+        assert!(
+            dbg.contains("<43 characters>") && dbg.contains("key1"),
+            "{dbg}"
+        );
+        let e = parse("[gAAAAABl9GSm]\n[gAAAAABl9GSm]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("gAAAA") && e.contains("<12 characters>"), "{e}");
+        // An install being prepared holds the new file's bytes: its Debug shows paths only.
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("secrets.conf");
+        fs::write(&dest, b"[secret_keys]\nkey1=old-key-bytes-not-shown\n").unwrap();
+        let prepared = prepare_install(&dest, conf.raw()).unwrap();
+        let dbg = format!("{prepared:?}");
+        assert!(
+            !dbg.contains("Sli3kd9q8dgw") && !dbg.contains("gAAAA"),
+            "{dbg}"
+        );
+        assert!(!dbg.contains("old-key-bytes"), "{dbg}");
+        assert!(dbg.contains("secrets.conf"), "{dbg}");
     }
 
     #[cfg(unix)]

@@ -41,9 +41,9 @@ impl SqliteRestorer {
     /// Opens (or creates) the database file. Foreign-key enforcement is switched off on this
     /// connection before any transaction, as SQLite ignores the pragma inside one.
     ///
-    /// A file that does not exist yet is created only when the restore begins, under a
-    /// temporary name that the commit renames. Such temporary files left by runs that were
-    /// killed are removed here.
+    /// A file that does not exist yet is created only when the restore begins, with mode
+    /// 0600, under a temporary name that the commit renames. Such temporary files left by
+    /// runs that were killed are removed here.
     pub async fn open(path: &Path) -> Result<Self> {
         let mut me = Self {
             conn: None,
@@ -194,8 +194,21 @@ impl Restorer for SqliteRestorer {
                 ".{name}.zsso-partial-{}-{nanos:x}",
                 std::process::id()
             ));
+            // A new database holds session tokens and encrypted passwords, as the bundle's
+            // dump does: it is created for its owner only (SQLite gives its journal the same
+            // mode).
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&self.work)
+                .map_err(|e| zsso_core::Error::io("cannot create", &self.work, e))?;
+            if let Err(e) = self.connect(true).await {
+                let _ = std::fs::remove_file(&self.work);
+                return Err(e);
+            }
             self.created = true;
-            self.connect(true).await?;
         }
         // Enforcement is off for the connection (set at open, outside any transaction).
         self.run("PRAGMA foreign_keys=OFF", "switching foreign keys off")
