@@ -217,7 +217,26 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// Whether this is a database connection that broke ([`ConnectionLost`]) rather than
+    /// something the server refused.
+    pub fn connection_lost(&self) -> bool {
+        matches!(self, Error::Database { source, .. } if source.is::<ConnectionLost>())
+    }
 }
+
+/// The source of an [`Error::Database`] whose connection broke (closed by the server, killed,
+/// or cut by the network) while zsso used it; the driver's own error inside.
+#[derive(Debug)]
+pub struct ConnectionLost(pub BoxError);
+
+impl std::fmt::Display for ConnectionLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the connection to the server was lost ({})", self.0)
+    }
+}
+
+impl std::error::Error for ConnectionLost {}
 
 /// Formats an error and all its sources as `error: cause: cause`.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {

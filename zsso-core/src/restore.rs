@@ -510,19 +510,7 @@ pub async fn restore(
     .await;
     let ((orphans, encrypted), prepared) = match result {
         Ok(v) => v,
-        Err(e) => {
-            if let Err(rb) = restorer.rollback().await {
-                return Err(Error::RollbackFailed {
-                    statements: ran,
-                    rollback: crate::error::chain(&rb),
-                    source: Box::new(e),
-                });
-            }
-            return Err(Error::RolledBack {
-                statements: ran,
-                source: Box::new(e),
-            });
-        }
+        Err(e) => return Err(roll_back(restorer, ran, e).await),
     };
     progress.step("committing");
     if let Err(e) = restorer.commit().await {
@@ -530,17 +518,7 @@ pub async fn restore(
             return Err(e);
         }
         // Not committed: whatever the commit left open is rolled back.
-        if let Err(rb) = restorer.rollback().await {
-            return Err(Error::RollbackFailed {
-                statements: ran,
-                rollback: crate::error::chain(&rb),
-                source: Box::new(e),
-            });
-        }
-        return Err(Error::RolledBack {
-            statements: ran,
-            source: Box::new(e),
-        });
+        return Err(roll_back(restorer, ran, e).await);
     }
     crate::fault::point("restore.committed")?;
     let mut installed = None;
@@ -568,6 +546,22 @@ pub async fn restore(
         warnings: warnings.into_vec(),
         conversion: None,
     })
+}
+
+/// Rolls the restore back after `e`, which happened after `ran` statements: the error that
+/// says so, or that the rollback failed too.
+async fn roll_back(restorer: &mut dyn Restorer, ran: u64, e: Error) -> Error {
+    match restorer.rollback().await {
+        Ok(()) => Error::RolledBack {
+            statements: ran,
+            source: Box::new(e),
+        },
+        Err(rb) => Error::RollbackFailed {
+            statements: ran,
+            rollback: crate::error::chain(&rb),
+            source: Box::new(e),
+        },
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -688,7 +688,7 @@ impl Restorer for MysqlRestorer {
         {
             // A broken connection may have carried the swap out before it broke: then the
             // restore is done, and only the tidying up is left.
-            let done = crate::error::was_lost(&e)
+            let done = e.connection_lost()
                 && self.reconnect_if_lost().await.is_ok()
                 && self.swapped().await.unwrap_or(false);
             if !done {

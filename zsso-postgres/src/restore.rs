@@ -304,7 +304,7 @@ impl Restorer for PgRestorer {
         let Err(e) = self.run("COMMIT", "committing").await else {
             return Ok(());
         };
-        let Some(xid) = self.xid.filter(|_| crate::error::was_lost(&e)) else {
+        let Some(xid) = self.xid.filter(|_| e.connection_lost()) else {
             return Err(e);
         };
         // The COMMIT may or may not have reached the server: a new connection asks it.
@@ -338,7 +338,7 @@ impl Restorer for PgRestorer {
         match self.run("ROLLBACK", "rolling back").await {
             // The commit was never sent, and PostgreSQL aborts the open transaction of a
             // session whose connection broke: nothing of the restore remains.
-            Err(e) if crate::error::was_lost(&e) => {
+            Err(e) if e.connection_lost() => {
                 tracing::warn!(
                     "the connection was lost before the commit: PostgreSQL has rolled the restore back"
                 );

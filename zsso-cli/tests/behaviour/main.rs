@@ -96,6 +96,20 @@ pub fn zsso_ok(args: &[&str]) -> Out {
     o
 }
 
+/// Backs up the database at `url` with the fixture's secrets.conf into a new bundle `out`.
+pub fn backup_ok(url: &str, out: &Path) -> Out {
+    let secrets = fixture_secrets();
+    zsso_ok(&[
+        "backup",
+        "--db",
+        url,
+        "--secrets",
+        s(&secrets),
+        "--out",
+        s(out),
+    ])
+}
+
 /// A run of `zsso` paused at a fault point.
 pub struct Paused {
     child: Child,

@@ -3,7 +3,7 @@
 
 use crate::backend::{Db, Kind};
 use crate::common;
-use crate::{fixture_secrets, s, zsso, zsso_ok};
+use crate::{backup_ok, s, zsso};
 use std::path::Path;
 
 type Damage = fn(&Path);
@@ -31,15 +31,7 @@ fn damaged_bundles_leave_the_target_untouched(kind: Kind) {
     target.sql("CREATE TABLE keep_me (id INTEGER PRIMARY KEY, v VARCHAR(20))");
     target.sql("INSERT INTO keep_me VALUES (1, 'keep me')");
     let good = dir.path().join("good");
-    zsso_ok(&[
-        "backup",
-        "--db",
-        &src.url,
-        "--secrets",
-        s(&fixture_secrets()),
-        "--out",
-        s(&good),
-    ]);
+    backup_ok(&src.url, &good);
     let before = target.state();
     let secrets = dir.path().join("secrets.conf");
     let old = common::new_secrets_conf();

@@ -5,7 +5,7 @@
 
 use crate::backend::{Db, Kind};
 use crate::common;
-use crate::{Mount, Out, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use crate::{Mount, Out, backup_ok, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
 use std::path::{Path, PathBuf};
 
 /// A target holding Zato's fixture, and two bundles of the same installation taken at two
@@ -29,20 +29,9 @@ fn setup(kind: Kind, test: &str) -> Option<Setup> {
     target.load_fixture();
     let a = dir.path().join("bundle-a");
     let b = dir.path().join("bundle-b");
-    let backup = |out: &Path| {
-        zsso_ok(&[
-            "backup",
-            "--db",
-            &src.url,
-            "--secrets",
-            s(&fixture_secrets()),
-            "--out",
-            s(out),
-        ]);
-    };
-    backup(&a);
+    backup_ok(&src.url, &a);
     src.sql("UPDATE zato_sso_user SET display_name = 'changed between the backups'");
-    backup(&b);
+    backup_ok(&src.url, &b);
     let conf = dir.path().join("conf");
     std::fs::create_dir(&conf).unwrap();
     let secrets = conf.join("secrets.conf");
@@ -261,15 +250,7 @@ fn disk_fills(kind: Kind) {
     // Several MiB of rows, more than the small file system holds.
     src.add_groups(20_000);
     let bundle = dir.path().join("bundle");
-    zsso_ok(&[
-        "backup",
-        "--db",
-        &src.url,
-        "--secrets",
-        s(&fixture_secrets()),
-        "--out",
-        s(&bundle),
-    ]);
+    backup_ok(&src.url, &bundle);
     let secrets = dir.path().join("secrets.conf");
     let old = common::new_secrets_conf();
     std::fs::write(&secrets, &old).unwrap();
