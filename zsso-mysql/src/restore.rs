@@ -688,9 +688,23 @@ impl Restorer for MysqlRestorer {
         {
             // A broken connection may have carried the swap out before it broke: then the
             // restore is done, and only the tidying up is left.
-            let done = e.connection_lost()
-                && self.reconnect_if_lost().await.is_ok()
-                && self.swapped().await.unwrap_or(false);
+            let done = if e.connection_lost() {
+                let asked = match self.reconnect_if_lost().await {
+                    Ok(()) => self.swapped().await,
+                    Err(again) => Err(again),
+                };
+                match asked {
+                    Ok(done) => done,
+                    Err(_) => {
+                        return Err(Error::CommitUnknown {
+                            database: self.location.describe(),
+                            source: Box::new(e),
+                        });
+                    }
+                }
+            } else {
+                false
+            };
             if !done {
                 // Nothing moved: remove the loaded tables now (the next run would otherwise).
                 let _ = self.rollback().await;
