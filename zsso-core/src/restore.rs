@@ -29,7 +29,17 @@ pub enum RestoreSource {
 impl RestoreSource {
     /// A directory is opened (and checked) as a bundle, a file as a plain dump.
     pub fn open(path: &Path) -> Result<Self> {
-        let meta = fs::metadata(path).map_err(|e| Error::io("cannot open", path, e))?;
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            // A database URL given in the bundle's place is not echoed with its password.
+            Err(_) if path.to_string_lossy().contains("://") => {
+                return Err(Error::Usage(format!(
+                    "{} is not a bundle directory or a .sql file but looks like a database URL: the target goes after --db",
+                    crate::error::mask_url(&path.to_string_lossy())
+                )));
+            }
+            Err(e) => return Err(Error::io("cannot open", path, e)),
+        };
         if meta.is_dir() {
             Ok(RestoreSource::Bundle(Box::new(Bundle::open(path)?)))
         } else if meta.len() == 0 {
@@ -1102,4 +1112,21 @@ async fn load_and_check(
         encrypted = Some(check);
     }
     Ok((orphans, encrypted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestoreSource;
+    use std::path::Path;
+
+    #[test]
+    fn a_database_url_in_the_bundles_place_is_named_without_its_password() {
+        let e = RestoreSource::open(Path::new("postgres://u:s3cret@h/d?password=s3cret"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "postgres://u:***@h/d?password=*** is not a bundle directory or a .sql file but looks like a database URL: the target goes after --db"
+        );
+    }
 }
