@@ -292,15 +292,41 @@ fn unique_suffix() -> String {
 /// Removes `.NAME.zsso-partial-*` directories left by runs that were killed.
 fn remove_leftovers(parent: &Path, name: &str) {
     let prefix = format!(".{name}.zsso-partial-");
-    remove_dead_leftovers(parent, "a partial bundle", |n| n.strip_prefix(&prefix));
+    remove_dead_leftovers(parent, "a partial bundle", true, |n| {
+        n.strip_prefix(&prefix)
+    });
+}
+
+/// The process id in the tail of a name that zsso gave a temporary file or directory:
+/// `PID-HEX`, `PID-N-HEX`, either followed by `-journal`, `-wal` or `-shm` (SQLite's files
+/// beside a database); `None` for any other shape.
+fn leftover_pid(rest: &str) -> Option<u32> {
+    let mut parts = rest.split('-');
+    let pid = parts.next()?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest: Vec<&str> = parts.collect();
+    let hex = match rest.last() {
+        Some(&("journal" | "wal" | "shm")) => &rest[..rest.len() - 1],
+        _ => &rest[..],
+    };
+    let hexes = !hex.is_empty()
+        && hex.len() <= 2
+        && hex
+            .iter()
+            .all(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if hexes { pid.parse().ok() } else { None }
 }
 
 /// Removes the entries of `dir` that a run of zsso killed before it could remove them itself:
-/// those for which `rest` gives the part of the name that starts with the run's process id
-/// (`PID-...`), when no process of that id is alive.
+/// those for which `rest` gives the tail of the name, in zsso's own shape (`PID-HEX...`, see
+/// [`leftover_pid`]), when no process of that id is alive. Only directories are removed when
+/// `dirs`, only regular files otherwise; a name of any other shape is left alone.
 pub fn remove_dead_leftovers(
     dir: &Path,
     what: &str,
+    dirs: bool,
     rest: impl for<'a> Fn(&'a str) -> Option<&'a str>,
 ) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -308,22 +334,26 @@ pub fn remove_dead_leftovers(
     };
     for e in entries.flatten() {
         let file_name = e.file_name();
-        let Some(rest) = rest(&file_name.to_string_lossy()).map(str::to_string) else {
+        let Some(pid) = rest(&file_name.to_string_lossy()).and_then(leftover_pid) else {
             continue;
         };
         // A run that is still alive is not a leftover.
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
-            tracing::info!(path = %e.path().display(), "removing {what} left by an earlier run");
-            let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                fs::remove_dir_all(e.path())
-            } else {
-                fs::remove_file(e.path())
-            };
-            if let Err(err) = removed {
-                tracing::warn!(path = %e.path().display(), error = %err, "cannot remove {what} left by an earlier run");
-            }
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let removed = if dirs && meta.is_dir() {
+            fs::remove_dir_all(e.path())
+        } else if !dirs && meta.is_file() {
+            fs::remove_file(e.path())
+        } else {
+            continue;
+        };
+        tracing::info!(path = %e.path().display(), "removed {what} left by an earlier run");
+        if let Err(err) = removed {
+            tracing::warn!(path = %e.path().display(), error = %err, "cannot remove {what} left by an earlier run");
         }
     }
 }
@@ -585,6 +615,26 @@ mod tests {
         fs::create_dir(&dest).unwrap();
         let e = StagedBundle::create(&dest).err().unwrap();
         assert!(e.to_string().contains("already exists"));
+    }
+
+    #[test]
+    fn only_names_in_zsso_s_own_shape_are_leftovers() {
+        assert_eq!(leftover_pid("4194304-18f3a"), Some(4194304));
+        assert_eq!(leftover_pid("77-3-0badcafe"), Some(77));
+        assert_eq!(leftover_pid("77-18f3a-journal"), Some(77));
+        for other in [
+            "old",
+            "2023-01-01x",
+            "77",
+            "77-",
+            "77-xyz",
+            "-1-ab",
+            "77-ab-cd-ef",
+            "77-ab-journal-x",
+            "keep",
+        ] {
+            assert_eq!(leftover_pid(other), None, "{other}");
+        }
     }
 
     #[test]

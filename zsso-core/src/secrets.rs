@@ -884,7 +884,7 @@ fn remove_stale_temps(dest: &Path) {
         dir
     };
     let own = format!(".{}.", name.to_string_lossy());
-    crate::bundle::remove_dead_leftovers(dir, "a temporary secrets file", |n| {
+    crate::bundle::remove_dead_leftovers(dir, "a temporary secrets file", false, |n| {
         let rest = n.strip_prefix(&own)?;
         let (kind, rest) = rest.split_once("tmp-")?;
         let is_bak = kind.is_empty()

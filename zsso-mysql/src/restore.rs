@@ -35,6 +35,8 @@ pub struct MysqlRestorer {
     described: Vec<MyTable>,
     in_tx: bool,
     began: bool,
+    /// The server's id of the connection that holds the restore lock.
+    session: Option<u64>,
     /// Dependent tables whose foreign keys are pointed at the restored tables after the swap.
     kept: Vec<Kept>,
     /// Foreign keys of the dump left out of the restore.
@@ -85,6 +87,7 @@ impl MysqlRestorer {
             described: Vec::new(),
             in_tx: false,
             began: false,
+            session: None,
             kept: Vec::new(),
             left_out: Vec::new(),
         };
@@ -112,11 +115,77 @@ impl MysqlRestorer {
     }
 
     /// A new connection in place of one that broke (its lock went with it).
+    /// A new connection in place of one that broke. The old session is killed and waited for
+    /// (a statement it still runs, such as a RENAME waiting for a lock, ends with it), and the
+    /// restore lock is taken again, so that what is asked and removed afterwards is final
+    /// and no other restore's. An error if any of that cannot be done.
     async fn reconnect_if_lost(&mut self) -> Result<()> {
-        if self.conn.ping().await.is_err() {
-            tracing::warn!("the connection to the server was lost: connecting again to clean up");
-            self.conn = self.location.connect().await?;
+        if self.conn.ping().await.is_ok() {
+            return Ok(());
         }
+        tracing::warn!("the connection to the server was lost: connecting again");
+        self.conn = self.location.connect().await?;
+        if let Some(old) = self.session.take() {
+            // "Unknown thread id" when it has ended already.
+            let _ = self
+                .run(
+                    &format!("KILL CONNECTION {old}"),
+                    "ending the broken session",
+                )
+                .await;
+            let mut gone = false;
+            for _ in 0..200 {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?",
+                )
+                .bind(old)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| db("waiting for the broken session to end", e))?;
+                if n == 0 {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            if !gone {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "the broken session {old} of the restore did not end within 10 s"
+                    ),
+                });
+            }
+        }
+        self.take_lock(10).await?;
+        self.run(
+            &format!("{}SET foreign_key_checks = 0;", session_sql()),
+            "pinning the session",
+        )
+        .await
+    }
+
+    /// Takes the restore's lock on this connection, waiting up to `seconds`.
+    async fn take_lock(&mut self, seconds: u32) -> Result<()> {
+        let live = self.location.database().to_string();
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('zsso-restore:', ?), ?)")
+            .bind(&live)
+            .bind(seconds)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("taking the restore lock", e))?;
+        if got != Some(1) {
+            return Err(Error::Refused {
+                reason: format!(
+                    "another zsso restore into {} is running",
+                    self.location.describe()
+                ),
+            });
+        }
+        let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("reading the connection's id", e))?;
+        self.session = Some(id);
         Ok(())
     }
 
@@ -338,20 +407,8 @@ impl Restorer for MysqlRestorer {
     }
 
     async fn begin(&mut self, set: &[String]) -> Result<()> {
+        self.take_lock(0).await?;
         let live = self.location.database().to_string();
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('zsso-restore:', ?), 0)")
-            .bind(&live)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| db("taking the restore lock", e))?;
-        if got != Some(1) {
-            return Err(Error::Refused {
-                reason: format!(
-                    "another zsso restore into {} is running",
-                    self.location.describe()
-                ),
-            });
-        }
         self.set = set.to_vec();
         self.clear_leftovers().await?;
         let q = MYSQL.quote_ident(&self.shadow);
@@ -780,8 +837,11 @@ impl Restorer for MysqlRestorer {
         self.in_tx = false;
         let _ = self.run("ROLLBACK", "rolling back").await;
         // Nothing live changes before the swap; what the restore loaded is in its own
-        // database, removed over a new connection if the old one broke.
-        self.reconnect_if_lost().await?;
+        // database, removed over a new connection if the old one broke (or by the next run).
+        if let Err(e) = self.reconnect_if_lost().await {
+            tracing::warn!(error = %zsso_core::error::chain(&e), "nothing live was changed; the restore's own databases are removed by the next run");
+            return Ok(());
+        }
         let live = self.location.database().to_string();
         self.run(
             &format!("USE {}", MYSQL.quote_ident(&live)),

@@ -17,13 +17,22 @@ impl std::fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
-/// Whether `e` is a broken connection rather than something the server refused.
+/// Whether `e` is a broken connection rather than something the server refused: the socket
+/// closed or garbled, or the server ending the session (SQLSTATE class 08, or 57P01-57P03:
+/// terminated by an administrator, shut down, cannot connect now).
 pub(crate) fn is_lost(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Wraps a sqlx error with what was being done.
 pub(crate) fn db(context: impl Into<String>, e: sqlx::Error) -> Error {
+    let lost = is_lost(&e);
     let source: Box<dyn std::error::Error + Send + Sync> = match &e {
         sqlx::Error::Database(d) => match d.try_downcast_ref::<PgDatabaseError>() {
             Some(pg) => Box::new(ServerError(format!(
@@ -33,8 +42,12 @@ pub(crate) fn db(context: impl Into<String>, e: sqlx::Error) -> Error {
             ))),
             None => Box::new(e),
         },
-        _ if is_lost(&e) => Box::new(zsso_core::error::ConnectionLost(Box::new(e))),
         _ => Box::new(e),
+    };
+    let source: Box<dyn std::error::Error + Send + Sync> = if lost {
+        Box::new(zsso_core::error::ConnectionLost(source))
+    } else {
+        source
     };
     Error::Database {
         backend: "postgresql",

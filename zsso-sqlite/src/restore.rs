@@ -59,9 +59,12 @@ impl SqliteRestorer {
             } else {
                 dir
             };
-            zsso_core::bundle::remove_dead_leftovers(dir, "a partly restored database", |n| {
-                n.strip_prefix(&prefix)
-            });
+            zsso_core::bundle::remove_dead_leftovers(
+                dir,
+                "a partly restored database",
+                false,
+                |n| n.strip_prefix(&prefix),
+            );
         }
         if path.exists() {
             me.connect(false).await?;
@@ -99,11 +102,18 @@ impl SqliteRestorer {
             ));
         }
         let _ = std::fs::remove_file(&self.work);
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            zsso_core::bundle::sync_dir(dir)?;
-        }
         self.work = self.path.clone();
         self.created = false;
+        // The database is in place: what fails now fails after the commit.
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            zsso_core::bundle::sync_dir(dir).map_err(|e| zsso_core::Error::AfterCommit {
+                what: format!(
+                    "{} is in place, but its directory could not be synced (a crash now could lose the new name)",
+                    self.path.display()
+                ),
+                source: Box::new(e),
+            })?;
+        }
         Ok(())
     }
 
@@ -262,7 +272,12 @@ impl Restorer for SqliteRestorer {
     async fn rollback(&mut self) -> Result<()> {
         // SQLite may have rolled the transaction back itself (an ON CONFLICT ROLLBACK clause,
         // RAISE(ROLLBACK) in a trigger): then there is nothing left to roll back.
-        let open = raw::with_handle(self.conn()?, |c| Ok(!c.is_autocommit())).await?;
+        // No connection: the commit closed it and moving the new file into place failed, and
+        // that file is removed already.
+        let open = match self.conn.as_mut() {
+            Some(c) => raw::with_handle(c, |c| Ok(!c.is_autocommit())).await?,
+            None => false,
+        };
         if open {
             self.run("ROLLBACK", "rolling back").await?;
         }
