@@ -63,6 +63,10 @@ pub const POINTS: &[(&str, &str)] = &[
         "restore.swap",
         "MySQL: the loaded tables are committed in the restore's own database, the one RENAME that swaps them in is next",
     ),
+    (
+        "restore.sqlite_new_file",
+        "SQLite: a new database is committed under its temporary name, not yet moved into place",
+    ),
     ("restore.committed", "the database has committed"),
     (
         "restore.bak",

@@ -264,6 +264,7 @@ impl Restorer for SqliteRestorer {
     async fn commit(&mut self) -> Result<()> {
         self.run("COMMIT", "committing").await?;
         if self.created {
+            zsso_core::fault::point("restore.sqlite_new_file")?;
             self.publish().await?;
         }
         Ok(())

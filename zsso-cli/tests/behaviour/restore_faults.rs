@@ -357,7 +357,55 @@ fn disk_fills(kind: Kind) {
     }
 }
 
+/// A restore into a SQLite file that does not exist yet, killed at each step up to the
+/// move into place: never a file under the final name; the next run removes the temporary
+/// one and succeeds.
+fn sigkill_into_a_new_file(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(src) = Db::create(kind, "rnew", "rnew_src", dir.path()) else {
+        return;
+    };
+    src.load_fixture();
+    let bundle = dir.path().join("bundle");
+    backup_ok(&src.url, &bundle);
+    let target = dir.path().join("new");
+    std::fs::create_dir(&target).unwrap();
+    let url = format!("sqlite://{}", target.join("zato.db").display());
+    let secrets = dir.path().join("secrets.conf");
+    let args = [
+        "restore",
+        s(&bundle),
+        "--db",
+        &url,
+        "--secrets-to",
+        s(&secrets),
+    ];
+    for point in [
+        "restore.begun",
+        "restore.statement@5",
+        "restore.prepared",
+        "restore.sqlite_new_file",
+    ] {
+        let o = zsso(&args, Some(&format!("{point}=kill")));
+        assert!(o.killed(), "{point}: {o:?}");
+        // Only the killed run's temporary database (and its journal): the earlier run's
+        // were removed when this one began.
+        let left = names_in(&target);
+        assert!(
+            !left.is_empty()
+                && left.len() <= 2
+                && left.iter().all(|n| n.starts_with(".zato.db.zsso-partial-")),
+            "{point}: {left:?}"
+        );
+        assert!(!secrets.exists(), "{point}");
+    }
+    zsso_ok(&args);
+    assert_eq!(names_in(&target), ["zato.db"]);
+    zsso_ok(&["verify", s(&bundle), "--db", &url, "--secrets", s(&secrets)]);
+}
+
 per_backend!(sigkill_at_every_step);
+per_backend!(sigkill_into_a_new_file: sqlite = Sqlite);
 per_backend!(disk_fills: sqlite = Sqlite, postgres = Postgres);
 per_backend!(connection_killed: postgres = Postgres, mysql = Mysql);
 per_backend!(failure_before_commit);
