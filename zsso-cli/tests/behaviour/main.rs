@@ -110,6 +110,18 @@ pub fn backup_ok(url: &str, out: &Path) -> Out {
     ])
 }
 
+/// `zsso restore BUNDLE --db URL --secrets-to SECRETS`'s arguments.
+pub fn restore_args<'a>(bundle: &'a Path, url: &'a str, secrets: &'a Path) -> [&'a str; 6] {
+    [
+        "restore",
+        s(bundle),
+        "--db",
+        url,
+        "--secrets-to",
+        s(secrets),
+    ]
+}
+
 /// A run of `zsso` paused at a fault point.
 pub struct Paused {
     child: Child,

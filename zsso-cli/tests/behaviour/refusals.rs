@@ -3,7 +3,7 @@
 
 use crate::backend::{Db, Kind};
 use crate::common;
-use crate::{backup_ok, s, zsso};
+use crate::{backup_ok, restore_args, zsso};
 use std::path::Path;
 
 type Damage = fn(&Path);
@@ -85,17 +85,7 @@ fn damaged_bundles_leave_the_target_untouched(kind: Kind) {
         let b = dir.path().join(format!("case{i}"));
         common::copy_dir(&good, &b);
         damage(&b);
-        let o = zsso(
-            &[
-                "restore",
-                s(&b),
-                "--db",
-                &target.url,
-                "--secrets-to",
-                s(&secrets),
-            ],
-            None,
-        );
+        let o = zsso(&restore_args(&b, &target.url, &secrets), None);
         assert_eq!(o.code(), 1, "{kind:?}, {what}: {o:?}");
         for e in *expected {
             assert!(o.stderr.contains(e), "{kind:?}, {what}: {}", o.stderr);

@@ -5,7 +5,9 @@
 
 use crate::backend::{Db, Kind};
 use crate::common;
-use crate::{Mount, Out, backup_ok, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use crate::{
+    Mount, Out, backup_ok, fixture_secrets, names_in, restore_args, s, zsso, zsso_ok, zsso_paused,
+};
 use std::path::{Path, PathBuf};
 
 /// A target holding Zato's fixture, and two bundles of the same installation taken at two
@@ -54,15 +56,8 @@ fn setup(kind: Kind, test: &str) -> Option<Setup> {
 }
 
 impl Setup {
-    fn args<'a>(&'a self, bundle: &'a Path) -> Vec<&'a str> {
-        vec![
-            "restore",
-            s(bundle),
-            "--db",
-            &self.target.url,
-            "--secrets-to",
-            s(&self.secrets),
-        ]
+    fn args<'a>(&'a self, bundle: &'a Path) -> [&'a str; 6] {
+        restore_args(bundle, &self.target.url, &self.secrets)
     }
 
     fn restore_ok(&self, bundle: &Path) -> Out {
@@ -317,14 +312,7 @@ fn disk_fills(kind: Kind) {
         }
     };
     let before = state(&url);
-    let args = [
-        "restore",
-        s(&bundle),
-        "--db",
-        &url,
-        "--secrets-to",
-        s(&secrets),
-    ];
+    let args = restore_args(&bundle, &url, &secrets);
     let o = zsso(&args, None);
     assert_eq!(o.code(), 1, "{kind:?}: {o:?}");
     let message = match kind {
@@ -372,14 +360,7 @@ fn sigkill_into_a_new_file(kind: Kind) {
     std::fs::create_dir(&target).unwrap();
     let url = format!("sqlite://{}", target.join("zato.db").display());
     let secrets = dir.path().join("secrets.conf");
-    let args = [
-        "restore",
-        s(&bundle),
-        "--db",
-        &url,
-        "--secrets-to",
-        s(&secrets),
-    ];
+    let args = restore_args(&bundle, &url, &secrets);
     for point in [
         "restore.begun",
         "restore.statement@5",
