@@ -320,8 +320,9 @@ fn leftover_pid(rest: &str) -> Option<u32> {
 }
 
 /// Removes the entries of `dir` that a run of zsso killed before it could remove them itself:
-/// those for which `rest` gives the tail of the name, in zsso's own shape (`PID-HEX...`, see
-/// [`leftover_pid`]), when no process of that id is alive. Only directories are removed when
+/// those for which `rest` gives the tail of the name, in zsso's own shape (`PID-HEX`,
+/// `PID-N-HEX`, either followed by `-journal`, `-wal` or `-shm`), when no process of that id
+/// is alive. Only directories are removed when
 /// `dirs`, only regular files otherwise; a name of any other shape is left alone.
 pub fn remove_dead_leftovers(
     dir: &Path,
