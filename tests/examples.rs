@@ -7,12 +7,33 @@
 use std::process::Command;
 
 /// Runs `cargo run --example name` and returns its stdout; fails if it does not exit 0.
+///
+/// With `ZSSO_EXAMPLES_PREBUILT=1` (as CI sets it), runs the example's binary that the same
+/// `cargo test --workspace` built beside this test instead: `cargo run` alone resolves the
+/// workspace's features differently and would build the crates a second time.
 fn run_example(name: &str) -> String {
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["run", "--quiet", "--example", name]);
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
+    let mut cargo = if std::env::var_os("ZSSO_EXAMPLES_PREBUILT").is_some() {
+        let exe = std::env::current_exe().expect("the test knows its own path");
+        let built = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("the test runs from target/PROFILE/deps")
+            .join("examples")
+            .join(name);
+        assert!(
+            built.is_file(),
+            "ZSSO_EXAMPLES_PREBUILT is set and {} was not built: run the whole `cargo test --workspace`",
+            built.display()
+        );
+        Command::new(built)
+    } else {
+        let mut c = Command::new(env!("CARGO"));
+        c.args(["run", "--quiet", "--example", name]);
+        if !cfg!(debug_assertions) {
+            c.arg("--release");
+        }
+        c
+    };
     let out = cargo
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

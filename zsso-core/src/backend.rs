@@ -202,6 +202,14 @@ pub trait Restorer: Send {
     /// Runs one statement of the dump, which the guard let through.
     async fn execute(&mut self, sql: &str) -> Result<()>;
 
+    /// Called once after the dump's last statement ran, before anything is read back: a
+    /// backend that put work off until the rows are in (such as building indexes) does it
+    /// here, naming each step on `progress`.
+    async fn end_load(&mut self, progress: &dyn crate::progress::Progress) -> Result<()> {
+        let _ = progress;
+        Ok(())
+    }
+
     /// Runs a `COPY ... FROM stdin` statement of the dump, which the guard let through,
     /// feeding it `data`; returns the rows the database took.
     async fn copy_in(&mut self, sql: &str, data: &mut dyn CopySource) -> Result<u64> {

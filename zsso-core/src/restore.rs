@@ -8,7 +8,7 @@ use crate::guard::{self, Kind};
 use crate::progress::{Progress, Warnings};
 use crate::schema::{Schema, Sequence, Table};
 use crate::secrets::{self, InstallReport, SecretsConf};
-use crate::sqlscan::{HashingReader, StatementReader};
+use crate::sqlscan::{HashingReader, Statement, StatementReader};
 use crate::verify::{self, EncryptedCheck, RestorerRows};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -600,11 +600,130 @@ fn schema_difference(expected: &Table, live: &Table) -> Option<&'static str> {
     }
 }
 
+/// What the reading thread hands the load, in the dump's order.
+enum Read {
+    /// A statement the guard let through, with what it is (its tokens dropped).
+    Statement(Statement, Kind),
+    /// COPY data, checked, with the rows read so far.
+    CopyData(Vec<u8>, u64),
+    /// The end of a COPY's data, with its rows.
+    CopyEnd(u64),
+    /// The end of the dump, with the SHA-256 of all of it.
+    End(String),
+}
+
+/// The dump read, checked and digested on a thread of its own, a few statements ahead of
+/// the load: the guard works while the database does.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<Result<Read>>,
+    sha256: Option<String>,
+    path: PathBuf,
+}
+
+impl ReadAhead {
+    fn start(path: &Path, lexer: crate::sqlscan::LexerConfig) -> Result<Self> {
+        let file = open_dump(path)?;
+        let dump = path.to_path_buf();
+        let path = dump.clone();
+        // Few enough that memory does not grow with the dump (a chunk is at most 1 MiB).
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::Builder::new()
+            .name("zsso-read".into())
+            .spawn(move || {
+                let mut r = StatementReader::new(file, &path, lexer);
+                // Ok(Some(true)): go on; Ok(Some(false)): the load stopped listening;
+                // Ok(None): the end of the dump.
+                let mut read = || -> Result<Option<bool>> {
+                    let Some(mut stmt) = r.next_statement()? else {
+                        return Ok(None);
+                    };
+                    let kind = guard::classify(&stmt, &path, lexer.syntax)?;
+                    stmt.tokens = Vec::new();
+                    let copy = match &kind {
+                        Kind::Copy { columns, .. } => Some(*columns),
+                        _ => None,
+                    };
+                    if tx.send(Ok(Read::Statement(stmt, kind))).is_err() {
+                        return Ok(Some(false));
+                    }
+                    if let Some(columns) = copy {
+                        loop {
+                            let mut buf = Vec::with_capacity(1 << 20);
+                            let more = r.read_copy_data(columns, &mut buf, 1 << 20)?;
+                            if !buf.is_empty()
+                                && tx.send(Ok(Read::CopyData(buf, r.copy_rows()))).is_err()
+                            {
+                                return Ok(Some(false));
+                            }
+                            if !more {
+                                break;
+                            }
+                        }
+                        if tx.send(Ok(Read::CopyEnd(r.copy_rows()))).is_err() {
+                            return Ok(Some(false));
+                        }
+                    }
+                    Ok(Some(true))
+                };
+                let end = loop {
+                    match read() {
+                        Ok(Some(true)) => {}
+                        Ok(Some(false)) => break false,
+                        Ok(None) => break true,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break false;
+                        }
+                    }
+                };
+                if end {
+                    let sha = r.into_inner().get_ref().sha256_hex();
+                    let _ = tx.send(Ok(Read::End(sha)));
+                }
+            })
+            .map_err(|e| Error::io("cannot start a thread to read", &dump, e))?;
+        Ok(Self {
+            rx,
+            sha256: None,
+            path: dump,
+        })
+    }
+
+    fn recv(&mut self) -> Result<Read> {
+        self.rx
+            .recv()
+            .map_err(|_| Error::bundle(&self.path, "the thread reading it stopped"))?
+    }
+
+    /// The next statement, or `None` at the end of the dump.
+    fn next_statement(&mut self) -> Result<Option<(Statement, Kind)>> {
+        if self.sha256.is_some() {
+            return Ok(None);
+        }
+        match self.recv()? {
+            Read::Statement(s, k) => Ok(Some((s, k))),
+            Read::End(sha) => {
+                self.sha256 = Some(sha);
+                Ok(None)
+            }
+            Read::CopyData(..) | Read::CopyEnd(_) => Err(Error::Usage(
+                "COPY data came where a statement was expected".into(),
+            )),
+        }
+    }
+
+    /// The dump's SHA-256, once it has been read to the end.
+    fn sha256(&mut self) -> Result<String> {
+        while self.next_statement()?.is_some() {}
+        Ok(self.sha256.clone().unwrap_or_default())
+    }
+}
+
 /// The data of one COPY statement, read from the dump as the database takes it.
-struct DumpCopy<'a, R> {
-    r: &'a mut StatementReader<R>,
-    columns: usize,
+struct DumpCopy<'a> {
+    r: &'a mut ReadAhead,
     buf: Vec<u8>,
+    rows: u64,
     done: bool,
     table: &'a str,
     total_rows: Option<u64>,
@@ -612,25 +731,31 @@ struct DumpCopy<'a, R> {
     progress: &'a dyn Progress,
 }
 
-impl<R: std::io::BufRead + Send> CopySource for DumpCopy<'_, R> {
+impl CopySource for DumpCopy<'_> {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
         if self.done {
             return Ok(None);
         }
-        self.buf.clear();
-        if !self
-            .r
-            .read_copy_data(self.columns, &mut self.buf, 1 << 20)?
-        {
-            self.done = true;
-            if self.buf.is_empty() {
+        match self.r.recv()? {
+            Read::CopyData(buf, rows) => {
+                self.buf = buf;
+                self.rows = rows;
+            }
+            Read::CopyEnd(rows) => {
+                self.rows = rows;
+                self.done = true;
                 return Ok(None);
+            }
+            Read::Statement(..) | Read::End(_) => {
+                return Err(Error::Usage(
+                    "a statement came where COPY data was expected".into(),
+                ));
             }
         }
         self.bytes += self.buf.len() as u64;
         self.progress.advance(&crate::progress::TableProgress {
             table: self.table,
-            rows: self.r.copy_rows(),
+            rows: self.rows,
             bytes: self.bytes,
             total_rows: self.total_rows,
         });
@@ -836,15 +961,14 @@ async fn load_and_check(
     }
     crate::fault::point("restore.dropped")?;
     progress.step(&format!("loading {}", dump.display()));
-    let mut r = StatementReader::new(open_dump(dump)?, dump, restorer.dialect().lexer());
+    let mut ahead = ReadAhead::start(dump, restorer.dialect().lexer())?;
     let mut current: Option<String> = None;
     let mut rows_done = 0u64;
     let mut bytes_done = 0u64;
     // The indexes and triggers the dump creates: each must exist afterwards (an `IF NOT
     // EXISTS` meeting an object of that name elsewhere would skip it silently).
     let mut created: Vec<(&str, String, String)> = Vec::new();
-    while let Some(stmt) = r.next_statement()? {
-        let kind = guard::classify(&stmt, dump, restorer.dialect().lexer().syntax)?;
+    while let Some((stmt, kind)) = ahead.next_statement()? {
         let at_line = |e: Error| Error::Dump {
             path: dump.to_path_buf(),
             line: stmt.line,
@@ -878,7 +1002,7 @@ async fn load_and_check(
         }
         if let Kind::Copy {
             table,
-            columns,
+            columns: _,
             names,
         } = &kind
         {
@@ -893,9 +1017,9 @@ async fn load_and_check(
                 cols.join(", ")
             );
             let mut data = DumpCopy {
-                r: &mut r,
-                columns: *columns,
+                r: &mut ahead,
                 buf: Vec::new(),
+                rows: 0,
                 done: false,
                 table,
                 total_rows: plan.rows_of(table),
@@ -912,7 +1036,7 @@ async fn load_and_check(
                 .copy_in(&copy_sql, &mut data)
                 .await
                 .map_err(at_line)?;
-            let rows = r.copy_rows();
+            let rows = data.rows;
             if took != rows {
                 return Err(at_line(Error::Mismatch {
                     table: table.clone(),
@@ -967,14 +1091,14 @@ async fn load_and_check(
     if let Some(prev) = current {
         progress.table_done(&prev, rows_done);
     }
+    restorer.end_load(progress).await?;
     if options.keep_dependents {
         for d in dependents {
             restorer.reattach_dependent(d).await?;
         }
     }
     crate::fault::point("restore.loaded")?;
-    let inner = r.into_inner();
-    if inner.get_ref().sha256_hex() != plan.sha256 {
+    if ahead.sha256()? != plan.sha256 {
         return Err(Error::bundle(
             dump,
             "changed between the check and the load",

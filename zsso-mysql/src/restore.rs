@@ -19,6 +19,7 @@ use sqlx::{Connection, MySqlConnection, Row};
 use zsso_core::backend::{Capabilities, Dependent, Orphan, Restorer, RowBatches, RowSink};
 use zsso_core::catalogue::is_sso_table;
 use zsso_core::dialect::Dialect;
+use zsso_core::progress::Progress;
 use zsso_core::schema::{ForeignKey, Table};
 use zsso_core::sqlscan::{LexerConfig, Token, tokens_of};
 use zsso_core::{Error, Result};
@@ -41,6 +42,9 @@ pub struct MysqlRestorer {
     kept: Vec<Kept>,
     /// Foreign keys of the dump left out of the restore.
     left_out: Vec<String>,
+    /// The secondary indexes and foreign keys taken out of each `CREATE TABLE` of the dump,
+    /// as one `ALTER TABLE` per table, to be built once the rows are in: (table, statement).
+    deferred: Vec<(String, String)>,
 }
 
 /// A foreign key of a table outside the set, kept around the restore.
@@ -90,6 +94,7 @@ impl MysqlRestorer {
             session: None,
             kept: Vec::new(),
             left_out: Vec::new(),
+            deferred: Vec::new(),
         };
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
@@ -201,6 +206,24 @@ impl MysqlRestorer {
             self.run(
                 "COMMIT",
                 "committing the rows into the restore's own tables",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the rows loaded so far, then builds the indexes and foreign keys that were
+    /// taken out of the dump's `CREATE TABLE`s (InnoDB sorts each index once instead of
+    /// inserting every row into it).
+    async fn finish_load(&mut self, progress: Option<&dyn Progress>) -> Result<()> {
+        self.end_tx().await?;
+        for (table, sql) in std::mem::take(&mut self.deferred) {
+            if let Some(p) = progress {
+                p.step(&format!("building the indexes and foreign keys of {table}"));
+            }
+            self.run(
+                &sql,
+                &format!("building the indexes and foreign keys of {table}"),
             )
             .await?;
         }
@@ -370,7 +393,7 @@ impl Restorer for MysqlRestorer {
     async fn reattach_dependent(&mut self, d: &Dependent) -> Result<()> {
         // Before the swap: every row of the dependent must find its parent among the restored
         // rows, or the restore is refused with nothing live changed.
-        self.end_tx().await?;
+        self.finish_load(None).await?;
         let Some(k) = self.kept.iter().find(|k| k.dependent == *d).cloned() else {
             return Err(Error::Usage(format!("{} was not kept", d.table)));
         };
@@ -472,7 +495,13 @@ impl Restorer for MysqlRestorer {
                     reason: "a CREATE TABLE of the dump does not read the same once its foreign keys are rewritten: refused".into(),
                 });
             }
-            rewritten
+            match split_secondary(&rewritten)? {
+                Some((create, table, alter)) => {
+                    self.deferred.push((table, alter));
+                    create
+                }
+                None => rewritten,
+            }
         } else {
             if head == "INSERT" && !self.in_tx {
                 self.run("START TRANSACTION", "starting to load the rows")
@@ -499,8 +528,12 @@ impl Restorer for MysqlRestorer {
         Ok(())
     }
 
+    async fn end_load(&mut self, progress: &dyn Progress) -> Result<()> {
+        self.finish_load(Some(progress)).await
+    }
+
     async fn describe_table(&mut self, table: &str) -> Result<Table> {
-        self.end_tx().await?;
+        self.finish_load(None).await?;
         let live = self.location.database().to_string();
         let t = if self.in_shadow(table).await? {
             let shadow = self.shadow.clone();
@@ -515,7 +548,7 @@ impl Restorer for MysqlRestorer {
     }
 
     async fn stream_rows(&mut self, table: &Table, sink: &mut dyn RowSink) -> Result<()> {
-        self.end_tx().await?;
+        self.finish_load(None).await?;
         let kinds = kinds_of(&self.described, table)?.to_vec();
         let database = if self.in_shadow(&table.name).await? {
             self.shadow.clone()
@@ -531,7 +564,7 @@ impl Restorer for MysqlRestorer {
     }
 
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
-        self.end_tx().await?;
+        self.finish_load(None).await?;
         let shadow = self.shadow.clone();
         let parent = self.parent_db();
         orphans(&mut self.conn, &shadow, tables, &parent).await
@@ -694,6 +727,7 @@ impl Restorer for MysqlRestorer {
     }
 
     async fn missing_references(&mut self, table: &str, fk: &ForeignKey) -> Result<u64> {
+        self.finish_load(None).await?;
         let parent = format!(
             "{}.{}",
             MYSQL.quote_ident(&(self.parent_db())(&fk.ref_table)),
@@ -709,7 +743,7 @@ impl Restorer for MysqlRestorer {
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.end_tx().await?;
+        self.finish_load(None).await?;
         let live = self.location.database().to_string();
         let existing = introspect::table_names(&mut self.conn, &live).await?;
         let q = |s: &str| MYSQL.quote_ident(s);
@@ -894,6 +928,125 @@ async fn foreign_key_definition(
         })
 }
 
+/// Whether a top-level element of a `CREATE TABLE` is a secondary index or a foreign key:
+/// `[UNIQUE] KEY|INDEX ...`, `[CONSTRAINT name] FOREIGN KEY ...`.
+fn is_secondary(element: &[Token]) -> bool {
+    let w = |i: usize, kw: &str| element.get(i).is_some_and(|t| t.is_word(kw));
+    let key = |i: usize| w(i, "KEY") || w(i, "INDEX");
+    key(0)
+        || (w(0, "UNIQUE") && key(1))
+        || (w(0, "FOREIGN") && w(1, "KEY"))
+        || (w(0, "CONSTRAINT")
+            && element.get(1).and_then(Token::name).is_some()
+            && w(2, "FOREIGN")
+            && w(3, "KEY"))
+}
+
+/// The tokens of one element of a `CREATE TABLE`, read as a statement of its own.
+fn element_tokens(element: &str) -> Result<Vec<Token>> {
+    tokens_of(&format!("{element};"), LexerConfig::MYSQL)
+}
+
+/// Splits a `CREATE TABLE` as `SHOW CREATE TABLE` writes it (one element per line) into the
+/// table with its columns, primary key and checks, and one `ALTER TABLE` that adds its
+/// secondary indexes and foreign keys: (create, table, alter). `None` when it has none, or
+/// when the text is not laid out so; then it runs as it is.
+///
+/// What runs must be what the guard read: the pieces are proven, token for token, to be the
+/// statement's elements, so a comment or a string spanning lines cannot be cut into SQL.
+fn split_secondary(sql: &str) -> Result<Option<(String, String, String)>> {
+    let all = tokens_of(sql, LexerConfig::MYSQL)?;
+    // The statement's elements: the comma-separated items inside its first parentheses.
+    let Some(open) = all.iter().position(|t| *t == Token::Symbol("(")) else {
+        return Ok(None);
+    };
+    let Some(table) = all[..open].iter().rev().find_map(Token::name) else {
+        return Ok(None);
+    };
+    let mut elements: Vec<(usize, usize)> = Vec::new();
+    let (mut depth, mut start, mut close) = (0usize, open + 1, None);
+    for (i, t) in all.iter().enumerate().skip(open) {
+        match t {
+            Token::Symbol("(") => depth += 1,
+            Token::Symbol(")") => {
+                depth -= 1;
+                if depth == 0 {
+                    elements.push((start, i));
+                    close = Some(i);
+                    break;
+                }
+            }
+            Token::Symbol(",") if depth == 1 => {
+                elements.push((start, i));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if close.is_none() {
+        return Ok(None);
+    }
+    let secondary: Vec<(usize, usize)> = elements
+        .iter()
+        .copied()
+        .filter(|&(a, b)| is_secondary(&all[a..b]))
+        .collect();
+    // The first element (a column) stays, so every one moved has a comma before it.
+    if secondary.is_empty() || secondary[0].0 == open + 1 {
+        return Ok(None);
+    }
+    let mut kept_tokens = Vec::with_capacity(all.len());
+    let mut at = 0;
+    for &(a, b) in &secondary {
+        kept_tokens.extend_from_slice(&all[at..a - 1]);
+        at = b;
+    }
+    kept_tokens.extend_from_slice(&all[at..]);
+    // The same cut on the text, by lines.
+    let lines: Vec<&str> = sql.split('\n').collect();
+    let moved: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            element_tokens(lines[i].trim().trim_end_matches(',')).is_ok_and(|t| is_secondary(&t))
+        })
+        .collect();
+    if moved.len() != secondary.len() {
+        return Ok(None);
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        if moved.contains(&i) {
+            continue;
+        }
+        if l.trim_start().starts_with(')')
+            && let Some(prev) = kept.last_mut()
+            && let Some(p) = prev.strip_suffix(',')
+        {
+            *prev = p.to_string();
+        }
+        kept.push(l.to_string());
+    }
+    let create = kept.join("\n");
+    let items: Vec<&str> = moved
+        .iter()
+        .map(|&i| lines[i].trim().trim_end_matches(','))
+        .collect();
+    if tokens_of(&create, LexerConfig::MYSQL)? != kept_tokens {
+        return Ok(None);
+    }
+    for (item, &(a, b)) in items.iter().zip(&secondary) {
+        if element_tokens(item)? != all[a..b] {
+            return Ok(None);
+        }
+    }
+    let adds: Vec<String> = items.iter().map(|i| format!("ADD {i}")).collect();
+    let alter = format!(
+        "ALTER TABLE {} {}",
+        MYSQL.quote_ident(table),
+        adds.join(", ")
+    );
+    Ok(Some((create, table.to_string(), alter)))
+}
+
 /// The tokens of a `CREATE TABLE` once the foreign keys named in `left_out` are removed and
 /// every reference to a table outside the SSO set is qualified with `live`.
 fn expected_tokens(original: &[Token], left_out: &[String], live: &str) -> Vec<Token> {
@@ -966,6 +1119,43 @@ mod tests {
             .unwrap(),
             want,
         )
+    }
+
+    #[test]
+    fn secondary_indexes_and_foreign_keys_are_split_off_a_create_table() {
+        let sql = "CREATE TABLE `zato_sso_x` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(191) NOT NULL,\n  `b` text DEFAULT 'KEY `k` (`a`)',\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`a`),\n  KEY `e` (`b`(767)),\n  CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `zato_sso_y` (`a`) ON DELETE CASCADE,\n  CONSTRAINT `c` CHECK (`id` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;";
+        let (create, table, alter) = split_secondary(sql).unwrap().unwrap();
+        assert_eq!(
+            create,
+            "CREATE TABLE `zato_sso_x` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(191) NOT NULL,\n  `b` text DEFAULT 'KEY `k` (`a`)',\n  PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`id` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;"
+        );
+        assert_eq!(table, "zato_sso_x");
+        assert_eq!(
+            alter,
+            "ALTER TABLE `zato_sso_x` ADD UNIQUE KEY `u` (`a`), ADD KEY `e` (`b`(767)), ADD CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `zato_sso_y` (`a`) ON DELETE CASCADE"
+        );
+        // The last element moved: the one before it loses its comma.
+        let sql = "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`),\n  KEY `a` (`id`)\n) ENGINE=InnoDB;";
+        let (create, _, alter) = split_secondary(sql).unwrap().unwrap();
+        assert_eq!(
+            create,
+            "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;"
+        );
+        assert_eq!(alter, "ALTER TABLE `t` ADD KEY `a` (`id`)");
+    }
+
+    #[test]
+    fn a_create_table_not_laid_out_one_element_a_line_runs_as_it_is() {
+        // Nothing to move, all on one line, or a line that only looks like an element.
+        for sql in [
+            "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`)\n);",
+            "CREATE TABLE `t` (`id` int, KEY `a` (`id`));",
+            "CREATE TABLE `t` (\n  `id` int,\n  `b` text DEFAULT '\nKEY `a` (`id`),\n'\n);",
+            "CREATE TABLE `t` (\n  `id` int, /*\n  KEY `a` (`id`),\n */ `c` int\n);",
+            "CREATE TABLE `t` (\n  `id` int,\n  `b` text DEFAULT '\nKEY `z` (`id`),\n',\n  KEY `a` (`id`)\n);",
+        ] {
+            assert_eq!(split_secondary(sql).unwrap(), None, "{sql}");
+        }
     }
 
     #[test]

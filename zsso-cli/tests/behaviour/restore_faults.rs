@@ -106,6 +106,41 @@ impl Setup {
     }
 }
 
+/// A dump changed after every statement of it was checked, and before the load read it
+/// (here into something the guard would let through), is caught by its SHA-256 at the end of
+/// the load and rolled back: what was checked is what is restored, or nothing is.
+fn dump_changed_after_the_check(kind: Kind) {
+    let Some(su) = setup(kind, "rchg") else {
+        return;
+    };
+    su.restore_ok(&su.a);
+    let dump = su.b.join("zato-sso-backup.sql");
+    let text = std::fs::read(&dump).unwrap();
+    let from = b"changed between the backups";
+    let at = text
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("bundle B holds the changed display names");
+    let old = su.fresh_secrets();
+    let p = zsso_paused(&su.args(&su.b), "restore.checked", su.dir.path());
+    let mut changed = text.clone();
+    changed.splice(
+        at..at + from.len(),
+        b"changed behind the check".iter().copied(),
+    );
+    std::fs::write(&dump, &changed).unwrap();
+    let o = p.resume();
+    assert_eq!(o.code(), 1, "{kind:?}: {o:?}");
+    assert!(
+        o.stderr.contains("changed between the check and the load"),
+        "{kind:?}: {}",
+        o.stderr
+    );
+    assert_eq!(su.target.state(), su.state_a, "{kind:?}");
+    assert_eq!(su.secrets_now(), old, "{kind:?}");
+    assert_eq!(su.target.leftovers(), Vec::<String>::new(), "{kind:?}");
+}
+
 /// Where the restore is killed, whether the database has the bundle's content then, and
 /// whether secrets.conf is the new one.
 const KILL_POINTS: &[(&str, bool, bool)] = &[
@@ -390,3 +425,4 @@ per_backend!(sigkill_into_a_new_file: sqlite = Sqlite);
 per_backend!(disk_fills: sqlite = Sqlite, postgres = Postgres);
 per_backend!(connection_killed: postgres = Postgres, mysql = Mysql);
 per_backend!(failure_before_commit);
+per_backend!(dump_changed_after_the_check);
