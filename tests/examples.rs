@@ -12,17 +12,21 @@ use std::process::Command;
 /// `cargo test --workspace` built beside this test instead: `cargo run` alone resolves the
 /// workspace's features differently and would build the crates a second time.
 fn run_example(name: &str) -> String {
-    let mut cargo = if std::env::var_os("ZSSO_EXAMPLES_PREBUILT").is_some() {
+    let mut cargo = if std::env::var("ZSSO_EXAMPLES_PREBUILT").as_deref() == Ok("1") {
         let exe = std::env::current_exe().expect("the test knows its own path");
         let built = exe
             .parent()
             .and_then(|deps| deps.parent())
             .expect("the test runs from target/PROFILE/deps")
             .join("examples")
-            .join(name);
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(format!("{name}.rs"));
         assert!(
-            built.is_file(),
-            "ZSSO_EXAMPLES_PREBUILT is set and {} was not built: run the whole `cargo test --workspace`",
+            built.is_file() && modified(&built) >= modified(&source),
+            "ZSSO_EXAMPLES_PREBUILT=1 and {} is missing or older than its source: run the whole `cargo test --workspace`",
             built.display()
         );
         Command::new(built)

@@ -625,8 +625,10 @@ impl ReadAhead {
         let file = open_dump(path)?;
         let dump = path.to_path_buf();
         let path = dump.clone();
-        // Few enough that memory does not grow with the dump (a chunk is at most 1 MiB).
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        // Two items waiting, so that memory does not grow with the dump: a COPY chunk is
+        // 1 MiB and the end of its last line, a statement is one of the dump's (the reader
+        // bounds both).
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
         std::thread::Builder::new()
             .name("zsso-read".into())
             .spawn(move || {

@@ -42,9 +42,10 @@ pub struct MysqlRestorer {
     kept: Vec<Kept>,
     /// Foreign keys of the dump left out of the restore.
     left_out: Vec<String>,
-    /// The secondary indexes and foreign keys taken out of each `CREATE TABLE` of the dump,
-    /// as one `ALTER TABLE` per table, to be built once the rows are in: (table, statement).
-    deferred: Vec<(String, String)>,
+    /// The secondary indexes and foreign keys taken out of the dump's `CREATE TABLE`s, to
+    /// be added once the rows are in: (table, `ALTER TABLE` of its indexes, of its foreign
+    /// keys).
+    deferred: Vec<(String, Option<String>, Option<String>)>,
 }
 
 /// A foreign key of a table outside the set, kept around the restore.
@@ -217,15 +218,20 @@ impl MysqlRestorer {
     /// inserting every row into it).
     async fn finish_load(&mut self, progress: Option<&dyn Progress>) -> Result<()> {
         self.end_tx().await?;
-        for (table, sql) in std::mem::take(&mut self.deferred) {
-            if let Some(p) = progress {
-                p.step(&format!("building the indexes and foreign keys of {table}"));
+        // Every index first: a foreign key needs the index it references, which may be a
+        // secondary unique key of a table created after its child.
+        let deferred = std::mem::take(&mut self.deferred);
+        for (what, pick) in [("indexes", 0), ("foreign keys", 1)] {
+            for (table, indexes, fks) in &deferred {
+                let Some(sql) = [indexes, fks][pick] else {
+                    continue;
+                };
+                let step = format!("adding the {what} of {table}");
+                if let Some(p) = progress {
+                    p.step(&step);
+                }
+                self.run(sql, &step).await?;
             }
-            self.run(
-                &sql,
-                &format!("building the indexes and foreign keys of {table}"),
-            )
-            .await?;
         }
         Ok(())
     }
@@ -496,9 +502,10 @@ impl Restorer for MysqlRestorer {
                 });
             }
             match split_secondary(&rewritten)? {
-                Some((create, table, alter)) => {
-                    self.deferred.push((table, alter));
-                    create
+                Some(split) => {
+                    self.deferred
+                        .push((split.table, split.indexes, split.foreign_keys));
+                    split.create
                 }
                 None => rewritten,
             }
@@ -954,8 +961,13 @@ fn element_tokens(element: &str) -> Result<Vec<Token>> {
 ///
 /// What runs must be what the guard read: the pieces are proven, token for token, to be the
 /// statement's elements, so a comment or a string spanning lines cannot be cut into SQL.
-fn split_secondary(sql: &str) -> Result<Option<(String, String, String)>> {
+fn split_secondary(sql: &str) -> Result<Option<Split>> {
     let all = tokens_of(sql, LexerConfig::MYSQL)?;
+    // A long or non-UTF-8 string is one token whatever it holds: the proof below could not
+    // tell two of them apart.
+    if all.contains(&Token::Str(None)) {
+        return Ok(None);
+    }
     // The statement's elements: the comma-separated items inside its first parentheses.
     let Some(open) = all.iter().position(|t| *t == Token::Symbol("(")) else {
         return Ok(None);
@@ -995,6 +1007,24 @@ fn split_secondary(sql: &str) -> Result<Option<(String, String, String)>> {
     if secondary.is_empty() || secondary[0].0 == open + 1 {
         return Ok(None);
     }
+    // InnoDB wants an AUTO_INCREMENT column to lead an index: where the primary key does not
+    // lead with it, the table is created whole.
+    let first_name = |(a, b): (usize, usize)| all[a..b].iter().find_map(Token::name);
+    let primary_first = elements
+        .iter()
+        .find(|&&(a, _)| all[a].is_word("PRIMARY"))
+        .and_then(|&(a, b)| {
+            let open = (a..b).find(|&i| all[i] == Token::Symbol("("))?;
+            first_name((open, b))
+        });
+    let auto_outside_key = elements.iter().any(|&(a, b)| {
+        matches!(all[a], Token::Quoted(_))
+            && all[a..b].iter().any(|t| t.is_word("AUTO_INCREMENT"))
+            && first_name((a, b)) != primary_first
+    });
+    if auto_outside_key {
+        return Ok(None);
+    }
     let mut kept_tokens = Vec::with_capacity(all.len());
     let mut at = 0;
     for &(a, b) in &secondary {
@@ -1004,7 +1034,13 @@ fn split_secondary(sql: &str) -> Result<Option<(String, String, String)>> {
     kept_tokens.extend_from_slice(&all[at..]);
     // The same cut on the text, by lines.
     let lines: Vec<&str> = sql.split('\n').collect();
+    // A moved line holds no quote or comment, so that cutting it out cannot change how the
+    // text around it reads.
     let moved: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            let l = lines[i];
+            !l.contains(['\'', '#']) && !l.contains("/*") && !l.contains("--")
+        })
         .filter(|&i| {
             element_tokens(lines[i].trim().trim_end_matches(',')).is_ok_and(|t| is_secondary(&t))
         })
@@ -1038,13 +1074,45 @@ fn split_secondary(sql: &str) -> Result<Option<(String, String, String)>> {
             return Ok(None);
         }
     }
-    let adds: Vec<String> = items.iter().map(|i| format!("ADD {i}")).collect();
-    let alter = format!(
-        "ALTER TABLE {} {}",
-        MYSQL.quote_ident(table),
-        adds.join(", ")
-    );
-    Ok(Some((create, table.to_string(), alter)))
+    let alter = |fks: bool| {
+        let adds: Vec<String> = items
+            .iter()
+            .zip(&secondary)
+            .filter(|(_, r)| is_foreign_key(&all[r.0..r.1]) == fks)
+            .map(|(i, _)| format!("ADD {i}"))
+            .collect();
+        (!adds.is_empty()).then(|| {
+            format!(
+                "ALTER TABLE {} {}",
+                MYSQL.quote_ident(table),
+                adds.join(", ")
+            )
+        })
+    };
+    Ok(Some(Split {
+        create,
+        table: table.to_string(),
+        indexes: alter(false),
+        foreign_keys: alter(true),
+    }))
+}
+
+/// A `CREATE TABLE` split by [`split_secondary`].
+#[derive(Debug, PartialEq)]
+struct Split {
+    /// The table with its columns, primary key and checks.
+    create: String,
+    table: String,
+    /// `ALTER TABLE` adding its secondary indexes.
+    indexes: Option<String>,
+    /// `ALTER TABLE` adding its foreign keys.
+    foreign_keys: Option<String>,
+}
+
+/// Whether an element of a `CREATE TABLE` is a foreign key.
+fn is_foreign_key(element: &[Token]) -> bool {
+    element.first().is_some_and(|t| t.is_word("FOREIGN"))
+        || element.get(2).is_some_and(|t| t.is_word("FOREIGN"))
 }
 
 /// The tokens of a `CREATE TABLE` once the foreign keys named in `left_out` are removed and
@@ -1124,28 +1192,35 @@ mod tests {
     #[test]
     fn secondary_indexes_and_foreign_keys_are_split_off_a_create_table() {
         let sql = "CREATE TABLE `zato_sso_x` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(191) NOT NULL,\n  `b` text DEFAULT 'KEY `k` (`a`)',\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`a`),\n  KEY `e` (`b`(767)),\n  CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `zato_sso_y` (`a`) ON DELETE CASCADE,\n  CONSTRAINT `c` CHECK (`id` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;";
-        let (create, table, alter) = split_secondary(sql).unwrap().unwrap();
         assert_eq!(
-            create,
-            "CREATE TABLE `zato_sso_x` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(191) NOT NULL,\n  `b` text DEFAULT 'KEY `k` (`a`)',\n  PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`id` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;"
-        );
-        assert_eq!(table, "zato_sso_x");
-        assert_eq!(
-            alter,
-            "ALTER TABLE `zato_sso_x` ADD UNIQUE KEY `u` (`a`), ADD KEY `e` (`b`(767)), ADD CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `zato_sso_y` (`a`) ON DELETE CASCADE"
+            split_secondary(sql).unwrap().unwrap(),
+            Split {
+                create: "CREATE TABLE `zato_sso_x` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(191) NOT NULL,\n  `b` text DEFAULT 'KEY `k` (`a`)',\n  PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`id` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;".into(),
+                table: "zato_sso_x".into(),
+                indexes: Some("ALTER TABLE `zato_sso_x` ADD UNIQUE KEY `u` (`a`), ADD KEY `e` (`b`(767))".into()),
+                foreign_keys: Some("ALTER TABLE `zato_sso_x` ADD CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `zato_sso_y` (`a`) ON DELETE CASCADE".into()),
+            }
         );
         // The last element moved: the one before it loses its comma.
         let sql = "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`),\n  KEY `a` (`id`)\n) ENGINE=InnoDB;";
-        let (create, _, alter) = split_secondary(sql).unwrap().unwrap();
         assert_eq!(
-            create,
-            "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;"
+            split_secondary(sql).unwrap().unwrap(),
+            Split {
+                create: "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;"
+                    .into(),
+                table: "t".into(),
+                indexes: Some("ALTER TABLE `t` ADD KEY `a` (`id`)".into()),
+                foreign_keys: None,
+            }
         );
-        assert_eq!(alter, "ALTER TABLE `t` ADD KEY `a` (`id`)");
     }
 
     #[test]
     fn a_create_table_not_laid_out_one_element_a_line_runs_as_it_is() {
+        let tricky = format!(
+            "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `d` varchar(4000) DEFAULT '{p}\nKEY `c` (`id`) COMMENT ', KEY `c` (`id`) /*{p}*/ COMMENT '\n{p}',\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;",
+            p = "P".repeat(1100)
+        );
         // Nothing to move, all on one line, or a line that only looks like an element.
         for sql in [
             "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`)\n);",
@@ -1153,6 +1228,11 @@ mod tests {
             "CREATE TABLE `t` (\n  `id` int,\n  `b` text DEFAULT '\nKEY `a` (`id`),\n'\n);",
             "CREATE TABLE `t` (\n  `id` int, /*\n  KEY `a` (`id`),\n */ `c` int\n);",
             "CREATE TABLE `t` (\n  `id` int,\n  `b` text DEFAULT '\nKEY `z` (`id`),\n',\n  KEY `a` (`id`)\n);",
+            // A line inside a string that reads as an element when its quotes are turned round.
+            tricky.as_str(),
+            // A comment on a moved line, and an AUTO_INCREMENT column no primary key leads.
+            "CREATE TABLE `t` (\n  `id` int,\n  PRIMARY KEY (`id`),\n  KEY `a` (`id`) COMMENT 'x'\n);",
+            "CREATE TABLE `t` (\n  `id` int,\n  `n` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`id`),\n  KEY `a` (`n`)\n);",
         ] {
             assert_eq!(split_secondary(sql).unwrap(), None, "{sql}");
         }
