@@ -43,9 +43,8 @@ pub struct MysqlRestorer {
     /// Foreign keys of the dump left out of the restore.
     left_out: Vec<String>,
     /// The secondary indexes and foreign keys taken out of the dump's `CREATE TABLE`s, to
-    /// be added once the rows are in: (table, `ALTER TABLE` of its indexes, of its foreign
-    /// keys).
-    deferred: Vec<(String, Option<String>, Option<String>)>,
+    /// be added once the rows are in (their `create` already ran).
+    deferred: Vec<Split>,
 }
 
 /// A foreign key of a table outside the set, kept around the restore.
@@ -221,17 +220,18 @@ impl MysqlRestorer {
         // Every index first: a foreign key needs the index it references, which may be a
         // secondary unique key of a table created after its child.
         let deferred = std::mem::take(&mut self.deferred);
-        for (what, pick) in [("indexes", 0), ("foreign keys", 1)] {
-            for (table, indexes, fks) in &deferred {
-                let Some(sql) = [indexes, fks][pick] else {
-                    continue;
-                };
-                let step = format!("adding the {what} of {table}");
-                if let Some(p) = progress {
-                    p.step(&step);
-                }
-                self.run(sql, &step).await?;
+        let indexes = deferred
+            .iter()
+            .filter_map(|d| Some(("indexes", d, d.indexes.as_ref()?)));
+        let fks = deferred
+            .iter()
+            .filter_map(|d| Some(("foreign keys", d, d.foreign_keys.as_ref()?)));
+        for (what, d, sql) in indexes.chain(fks) {
+            let step = format!("adding the {what} of {}", d.table);
+            if let Some(p) = progress {
+                p.step(&step);
             }
+            self.run(sql, &step).await?;
         }
         Ok(())
     }
@@ -502,10 +502,10 @@ impl Restorer for MysqlRestorer {
                 });
             }
             match split_secondary(&rewritten)? {
-                Some(split) => {
-                    self.deferred
-                        .push((split.table, split.indexes, split.foreign_keys));
-                    split.create
+                Some(mut split) => {
+                    let create = std::mem::take(&mut split.create);
+                    self.deferred.push(split);
+                    create
                 }
                 None => rewritten,
             }
@@ -940,9 +940,13 @@ async fn foreign_key_definition(
 fn is_secondary(element: &[Token]) -> bool {
     let w = |i: usize, kw: &str| element.get(i).is_some_and(|t| t.is_word(kw));
     let key = |i: usize| w(i, "KEY") || w(i, "INDEX");
-    key(0)
-        || (w(0, "UNIQUE") && key(1))
-        || (w(0, "FOREIGN") && w(1, "KEY"))
+    key(0) || (w(0, "UNIQUE") && key(1)) || is_foreign_key(element)
+}
+
+/// Whether an element of a `CREATE TABLE` is a foreign key: `[CONSTRAINT name] FOREIGN KEY`.
+fn is_foreign_key(element: &[Token]) -> bool {
+    let w = |i: usize, kw: &str| element.get(i).is_some_and(|t| t.is_word(kw));
+    (w(0, "FOREIGN") && w(1, "KEY"))
         || (w(0, "CONSTRAINT")
             && element.get(1).and_then(Token::name).is_some()
             && w(2, "FOREIGN")
@@ -1107,12 +1111,6 @@ struct Split {
     indexes: Option<String>,
     /// `ALTER TABLE` adding its foreign keys.
     foreign_keys: Option<String>,
-}
-
-/// Whether an element of a `CREATE TABLE` is a foreign key.
-fn is_foreign_key(element: &[Token]) -> bool {
-    element.first().is_some_and(|t| t.is_word("FOREIGN"))
-        || element.get(2).is_some_and(|t| t.is_word("FOREIGN"))
 }
 
 /// The tokens of a `CREATE TABLE` once the foreign keys named in `left_out` are removed and
