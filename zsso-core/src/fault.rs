@@ -27,6 +27,10 @@ pub const POINTS: &[(&str, &str)] = &[
         "backup.snapshot",
         "the source's snapshot is open, no row is read",
     ),
+    (
+        "backup.foreign_keys",
+        "the snapshot is open, the check for rows without a parent is next (MySQL: on a connection of its own, beside the dump)",
+    ),
     ("backup.rows", "a batch of rows is written to the dump"),
     ("backup.dumped", "the dump file is complete and synced"),
     (

@@ -1,5 +1,11 @@
 //! Backing up a MySQL or MariaDB database: one `REPEATABLE READ` transaction started `WITH
-//! CONSISTENT SNAPSHOT` on one connection, rows streamed.
+//! CONSISTENT SNAPSHOT`, rows streamed.
+//!
+//! MySQL cannot hand a snapshot to another connection, but two connections that start their
+//! snapshots while a third holds `LOCK TABLES ... READ` on the SSO tables see the same SSO
+//! rows: no write to them can commit in between. Where the account may take that lock (for
+//! at most [`LOCK_WAIT_SECONDS`]), the foreign-key check runs on the second connection while
+//! the first one dumps; otherwise it runs on the dump's own connection after the rows.
 
 use crate::conn::MysqlLocation;
 use crate::dialect::MYSQL;
@@ -23,11 +29,30 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     detach_dependents: true,
 };
 
+/// How long a backup waits for its brief read lock on the SSO tables before it checks the
+/// foreign keys on the dump's own connection instead (writers wait behind a pending lock).
+pub const LOCK_WAIT_SECONDS: u32 = 1;
+
 /// Reads the SSO tables of one MySQL or MariaDB database.
 pub struct MysqlDumper {
     conn: Option<MySqlConnection>,
     location: MysqlLocation,
     tables: Vec<MyTable>,
+    check: Option<ForeignKeyCheck>,
+}
+
+/// The foreign-key check of a backup, running in the dump's snapshot on a connection of its
+/// own; dropped, it stops.
+struct ForeignKeyCheck {
+    /// The tables it checks.
+    tables: Vec<String>,
+    task: tokio::task::JoinHandle<Result<Vec<Orphan>>>,
+}
+
+impl Drop for ForeignKeyCheck {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl std::fmt::Debug for MysqlDumper {
@@ -45,7 +70,59 @@ impl MysqlDumper {
             conn: Some(location.connect().await?),
             location: location.clone(),
             tables: Vec::new(),
+            check: None,
         })
+    }
+
+    /// Starts the snapshot on the dump's connection and, where the account may hold a read
+    /// lock on `names` for a moment, the same snapshot on a second connection, which it
+    /// returns; `None` when it could not (the reason is logged at debug level).
+    async fn start_snapshots(&mut self, names: &[String]) -> Result<Option<MySqlConnection>> {
+        let mut lock = None;
+        let mut second = None;
+        if !names.is_empty() {
+            match self.lock(names).await {
+                Ok((l, c)) => {
+                    lock = Some(l);
+                    second = Some(c);
+                }
+                Err(e) => tracing::debug!("the foreign keys are checked after the rows: {e}"),
+            }
+        }
+        start_snapshot(self.conn()?).await?;
+        if let Some(c) = second.as_mut()
+            && let Err(e) = start_snapshot(c).await
+        {
+            tracing::debug!("the foreign keys are checked after the rows: {e}");
+            second = None;
+        }
+        if let Some(l) = lock {
+            // Closing the connection releases the lock, whatever UNLOCK TABLES said.
+            let _ = l.close().await;
+        }
+        Ok(second)
+    }
+
+    /// A connection holding `LOCK TABLES ... READ` on `names`, and a second one to check
+    /// the foreign keys on.
+    async fn lock(&self, names: &[String]) -> Result<(MySqlConnection, MySqlConnection)> {
+        let q = |s: &str| MYSQL.quote_ident(s);
+        let database = q(self.location.database());
+        let second = self.location.connect().await?;
+        let mut lock = self.location.connect().await?;
+        let tables: Vec<String> = names
+            .iter()
+            .map(|n| format!("{database}.{} READ", q(n)))
+            .collect();
+        let sql = format!(
+            "SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}; LOCK TABLES {}",
+            tables.join(", ")
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut lock)
+            .await
+            .map_err(|e| db("locking the SSO tables for a moment", e))?;
+        Ok((lock, second))
     }
 
     fn conn(&mut self) -> Result<&mut MySqlConnection> {
@@ -99,6 +176,38 @@ pub(crate) async fn orphans(
     Ok(out)
 }
 
+async fn start_snapshot(conn: &mut MySqlConnection) -> Result<()> {
+    sqlx::raw_sql(
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT",
+    )
+    .execute(conn)
+    .await
+    .map_err(|e| db("starting the consistent snapshot", e))?;
+    Ok(())
+}
+
+/// Checks the foreign keys of `tables` on `conn`, whose snapshot is the dump's, while the
+/// dump goes on.
+fn spawn_check(mut conn: MySqlConnection, database: String, tables: &[MyTable]) -> ForeignKeyCheck {
+    let tables: Vec<Table> = tables.iter().map(|t| t.table.clone()).collect();
+    let names = tables.iter().map(|t| t.name.clone()).collect();
+    let task = tokio::spawn(async move {
+        zsso_core::fault::point("backup.foreign_keys")?;
+        let same = database.clone();
+        let found = orphans(&mut conn, &database, &tables, &move |_| same.clone()).await?;
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| db("ending the foreign-key check's snapshot", e))?;
+        conn.close().await.map_err(|e| db("closing", e))?;
+        Ok(found)
+    });
+    ForeignKeyCheck {
+        tables: names,
+        task,
+    }
+}
+
 #[async_trait]
 impl Dumper for MysqlDumper {
     fn dialect(&self) -> &'static dyn Dialect {
@@ -115,13 +224,13 @@ impl Dumper for MysqlDumper {
 
     async fn begin(&mut self) -> Result<SourceSnapshot> {
         let database = self.location.database().to_string();
+        let names: Vec<String> = introspect::table_names(self.conn()?, &database)
+            .await?
+            .into_iter()
+            .filter(|n| is_sso_table(n))
+            .collect();
+        let second = self.start_snapshots(&names).await?;
         let conn = self.conn()?;
-        sqlx::raw_sql(
-            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT",
-        )
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| db("starting the consistent snapshot", e))?;
         let server_version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
             .fetch_one(&mut *conn)
             .await
@@ -148,6 +257,12 @@ impl Dumper for MysqlDumper {
             tables: tables.iter().map(|t| t.table.clone()).collect(),
             sequences: Vec::new(),
         };
+        let described: Vec<String> = tables.iter().map(|t| t.table.name.clone()).collect();
+        // A table created between the list and the lock was not locked: its rows may differ
+        // between the two snapshots, so the check stays on the dump's connection.
+        if let Some(c) = second.filter(|_| described == names) {
+            self.check = Some(spawn_check(c, database, &tables));
+        }
         self.tables = tables;
         Ok(SourceSnapshot {
             server_version,
@@ -165,6 +280,14 @@ impl Dumper for MysqlDumper {
     }
 
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
+        if let Some(mut check) = self.check.take()
+            && tables.iter().map(|t| &t.name).eq(check.tables.iter())
+        {
+            return (&mut check.task)
+                .await
+                .map_err(|e| Error::Usage(format!("the foreign-key check stopped: {e}")))?;
+        }
+        zsso_core::fault::point("backup.foreign_keys")?;
         let database = self.location.database().to_string();
         let same = database.clone();
         orphans(self.conn()?, &database, tables, &move |_| same.clone()).await

@@ -5,7 +5,7 @@
 //! and the source untouched.
 
 use crate::backend::{Db, Kind};
-use crate::{Mount, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused};
+use crate::{Mount, fixture_secrets, names_in, s, zsso, zsso_ok, zsso_paused, zsso_paused_with};
 use std::path::Path;
 
 struct Setup {
@@ -212,7 +212,106 @@ fn output_full_or_read_only(kind: Kind) {
     assert!(su.src.state() == su.state);
 }
 
+/// The rows of the fixture that reference user `id` (`user_id` in the tables that key on
+/// it), as `table row` lines, sorted: the orphans its removal leaves.
+fn children_of(src: &Db, id: u32) -> Vec<String> {
+    let by_id = |t: &str| format!("SELECT '{t}', id FROM {t} WHERE user_id = {id}");
+    let by_text = |t: &str| {
+        format!(
+            "SELECT '{t}', id FROM {t} WHERE user_id = (SELECT user_id FROM zato_sso_user WHERE id = {id})"
+        )
+    };
+    let sql = [
+        by_id("zato_sso_session"),
+        by_id("zato_sso_user_group"),
+        by_text("zato_sso_attr"),
+        by_text("zato_sso_linked_auth"),
+        by_text("zato_sso_password_reset"),
+    ]
+    .join(" UNION ALL ");
+    let mut rows: Vec<String> = src
+        .sql(&sql)
+        .lines()
+        .map(|l| l.replace('\t', " "))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// MySQL checks for rows without a parent on a second connection that starts its snapshot
+/// together with the dump's, under a brief read lock, while the dump goes on; an account that
+/// may not lock checks on the dump's connection after the rows. Either way the check reads
+/// the dump's snapshot: a parent deleted (foreign keys off) after the snapshot opened is in
+/// the dump and its children are not reported, while the orphans the snapshot holds are,
+/// every one.
+fn foreign_key_check_reads_the_dumps_snapshot(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(src) = Db::create(kind, "bfkcheck", "bfkcheck", dir.path()) else {
+        return;
+    };
+    src.load_fixture();
+    let mut before = children_of(&src, 2);
+    assert_eq!(before.len(), 11, "{before:?}");
+    let during = children_of(&src, 3);
+    assert_eq!(during.len(), 5, "{during:?}");
+    src.sql("SET foreign_key_checks = 0; DELETE FROM zato_sso_user WHERE id = 2");
+    let deleted_later = src.sql("SELECT user_id FROM zato_sso_user WHERE id = 3");
+    let account = format!("zsso_nolock_{}", std::process::id());
+    let db_name = src.url.rsplit('/').next().unwrap().to_string();
+    src.sql(&format!(
+        "DROP USER IF EXISTS '{account}'@'%'; CREATE USER '{account}'@'%'; \
+         GRANT SELECT, SHOW VIEW ON `{db_name}`.* TO '{account}'@'%'"
+    ));
+    let (scheme, rest) = src.url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let no_lock_url = format!("{scheme}://{account}@{host}");
+    src.sql("CREATE TABLE keep_user AS SELECT * FROM zato_sso_user WHERE id = 3");
+    for (url, locks) in [(&src.url, true), (&no_lock_url, false)] {
+        let what = format!("locks: {locks}");
+        src.sql("INSERT IGNORE INTO zato_sso_user SELECT * FROM keep_user");
+        let out = dir.path().join(format!("bundle-{locks}"));
+        let args = ["backup", "--db", url, "--out", s(&out)];
+        let p = zsso_paused_with(
+            &args,
+            "backup.foreign_keys",
+            dir.path(),
+            &[("ZSSO_LOG", "zsso_mysql=debug")],
+        );
+        src.sql("SET foreign_key_checks = 0; DELETE FROM zato_sso_user WHERE id = 3");
+        let o = p.resume();
+        assert_eq!(o.code(), 0, "{what}: {o:?}");
+        assert_eq!(
+            o.stderr
+                .contains("the foreign keys are checked after the rows"),
+            !locks,
+            "{what}: {}",
+            o.stderr
+        );
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let mut found: Vec<String> = m["orphans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                assert_eq!(o["parent"], "zato_sso_user", "{what}: {o}");
+                format!("{} {}", o["table"].as_str().unwrap(), o["row"])
+            })
+            .collect();
+        found.sort();
+        before.sort();
+        assert_eq!(found, before, "{what}");
+        let dump = std::fs::read_to_string(out.join("zato-sso-backup.sql")).unwrap();
+        assert!(
+            dump.contains(deleted_later.trim()),
+            "{what}: user 3 is in the dump"
+        );
+    }
+    src.sql(&format!("DROP USER '{account}'@'%'"));
+}
+
 per_backend!(sigkill_at_every_step);
+per_backend!(foreign_key_check_reads_the_dumps_snapshot: mysql = Mysql);
 per_backend!(connection_killed_mid_table: postgres = Postgres, mysql = Mysql);
 per_backend!(sqlite_file_locked_or_removed: sqlite = Sqlite);
 per_backend!(output_full_or_read_only);

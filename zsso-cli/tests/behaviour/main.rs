@@ -132,10 +132,16 @@ pub struct Paused {
 
 /// Starts `zsso` with `args` and waits until it pauses at `point`.
 pub fn zsso_paused(args: &[&str], point: &str, dir: &Path) -> Paused {
+    zsso_paused_with(args, point, dir, &[])
+}
+
+/// [`zsso_paused`] with the variables `env` set.
+pub fn zsso_paused_with(args: &[&str], point: &str, dir: &Path, env: &[(&str, &str)]) -> Paused {
     let resume = dir.join(format!("resume-{}", point.replace(['@', '.'], "-")));
     let _ = std::fs::remove_file(&resume);
     let mut c = command(args, Some(&format!("{point}=pause")));
     c.env("ZSSO_FAULT_RESUME", &resume);
+    c.envs(env.iter().copied());
     let mut child = c.spawn().unwrap();
     let err = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
