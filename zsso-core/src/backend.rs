@@ -146,6 +146,13 @@ pub trait Dumper: Send {
     ///   enforce foreign keys (SQLite by default), and a parent table that does not exist.
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>>;
 
+    /// Says that [`Dumper::orphans`] will be asked for `tables` after the rows, so that a
+    /// backend may start looking now, beside the rows, in the same snapshot. The default
+    /// does nothing.
+    fn plan_orphans(&mut self, tables: &[Table]) {
+        let _ = tables;
+    }
+
     /// How many rows `table` has, exactly or as the database estimates it, for progress
     /// reports; `None` when that is not known cheaply. The default knows nothing.
     async fn estimated_rows(&mut self, table: &Table) -> Option<u64> {

@@ -32,7 +32,92 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
 }
 
-type DumpWriter = HashingWriter<BufWriter<File>>;
+/// The bytes the rendering thread gathers before it hands them to the writing thread.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+/// The dump file, hashed and written on a thread of its own while the rows are read and
+/// rendered: at most 4 chunks of [`WRITE_CHUNK`] bytes wait, so memory does not grow.
+struct DumpWriter {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Chunks the writing thread has written, to fill again.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    handle: Option<std::thread::JoinHandle<WriteResult>>,
+}
+
+type WriteResult = std::io::Result<(BufWriter<File>, u64, String)>;
+
+impl DumpWriter {
+    fn new(file: BufWriter<File>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let handle = std::thread::spawn(move || {
+            let mut w = HashingWriter::new(file);
+            for mut chunk in rx {
+                w.write_all(&chunk)?;
+                chunk.clear();
+                let _ = spare_tx.try_send(chunk);
+            }
+            Ok(w.finish())
+        });
+        Self {
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            tx: Some(tx),
+            spare,
+            handle: Some(handle),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let fresh = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(WRITE_CHUNK));
+        let full = std::mem::replace(&mut self.buf, fresh);
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(full).is_ok());
+        if sent { Ok(()) } else { self.join().map(drop) }
+    }
+
+    /// Waits for the writing thread: the file, its size and its SHA-256, or the error that
+    /// stopped the thread.
+    fn join(&mut self) -> WriteResult {
+        self.tx = None;
+        match self.handle.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
+            None => Err(std::io::Error::other("the writing thread has stopped")),
+        }
+    }
+
+    /// Writes what is left and returns the file, its size and its SHA-256.
+    fn finish(mut self) -> WriteResult {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.join()
+    }
+}
+
+impl Write for DumpWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= WRITE_CHUNK {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for DumpWriter {
+    fn drop(&mut self) {
+        // No thread outlives the backup, even one that failed.
+        let _ = self.join();
+    }
+}
 
 /// Renders the rows of one table into batched INSERTs or a COPY block while digesting them.
 struct RowWriter<'a> {
@@ -44,6 +129,10 @@ struct RowWriter<'a> {
     batch: String,
     in_batch: usize,
     digest: TableDigest,
+    /// Rows taken so far.
+    rows: u64,
+    /// Encoded rows not yet sent to the digest thread.
+    encoded: Vec<u8>,
     table: &'a str,
     progress: &'a dyn Progress,
     /// Bytes of the dump written for the table.
@@ -55,24 +144,50 @@ struct RowWriter<'a> {
     table_model: &'a Table,
 }
 
-/// Digests lines of COPY text on a second core while the first one writes them: the lines
-/// are read back with the dialect's own reader, exactly as a restore's re-digest reads the
-/// loaded table, so the digest is the one the row path computes.
+/// Digests a table's rows on a second core while the first one writes them.
+///
+/// Lines of COPY text are read back with the dialect's own reader, exactly as a restore's
+/// re-digest reads the loaded table, so the digest is the one the row path computes. Rows
+/// that came as values arrive encoded ([`crate::digest::encode_row`]), each after its length
+/// as 8 bytes little-endian.
 struct DigestWorker {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    tx: Option<std::sync::mpsc::SyncSender<Chunk>>,
     handle: Option<std::thread::JoinHandle<Result<TableDigest>>>,
 }
+
+/// What the digest thread reads.
+enum Chunk {
+    /// Whole lines of COPY text.
+    Lines(Vec<u8>),
+    /// Encoded rows, each after its length.
+    Encoded(Vec<u8>),
+}
+
+/// The bytes of encoded rows gathered before they go to the digest thread.
+const ENCODED_CHUNK: usize = 256 * 1024;
 
 impl DigestWorker {
     fn start(dialect: &'static dyn Dialect, table: Table) -> Self {
         // A few chunks in flight at most: memory does not grow with the table.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
         let handle = std::thread::spawn(move || {
             let mut digest = TableDigest::new();
             let mut values = Vec::with_capacity(table.columns.len());
             let mut encoded = Vec::new();
             let mut encoder = dialect.copy_encoder(&table);
             while let Ok(chunk) = rx.recv() {
+                let chunk = match chunk {
+                    Chunk::Lines(lines) => lines,
+                    Chunk::Encoded(rows) => {
+                        let mut rest = rows.as_slice();
+                        while let Some((len, tail)) = rest.split_first_chunk::<8>() {
+                            let (row, tail) = tail.split_at(u64::from_le_bytes(*len) as usize);
+                            digest.add_encoded(row);
+                            rest = tail;
+                        }
+                        continue;
+                    }
+                };
                 for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     let bad = |e: Error| Error::Mismatch {
                         table: table.name.clone(),
@@ -101,7 +216,7 @@ impl DigestWorker {
         }
     }
 
-    fn send(&mut self, chunk: Vec<u8>) -> Result<()> {
+    fn send(&mut self, chunk: Chunk) -> Result<()> {
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(chunk).is_ok());
         if sent {
             Ok(())
@@ -144,6 +259,10 @@ impl RowWriter<'_> {
 
     /// Ends the table's rows: the last batch, and a COPY block's end marker.
     fn finish(&mut self) -> Result<()> {
+        if !self.encoded.is_empty() {
+            let rows = std::mem::take(&mut self.encoded);
+            self.digest_worker().send(Chunk::Encoded(rows))?;
+        }
         if let Some(mut w) = self.worker.take() {
             self.digest = w.finish()?;
         }
@@ -156,9 +275,18 @@ impl RowWriter<'_> {
     }
 }
 
+impl RowWriter<'_> {
+    /// The digest thread, started by the table's first rows.
+    fn digest_worker(&mut self) -> &mut DigestWorker {
+        let (dialect, table) = (self.dialect, self.table_model);
+        self.worker
+            .get_or_insert_with(|| DigestWorker::start(dialect, table.clone()))
+    }
+}
+
 impl RowSink for RowWriter<'_> {
     fn takes_copy_lines(&self) -> bool {
-        self.style == RowsStyle::Copy && self.digest.rows() == 0
+        self.style == RowsStyle::Copy && self.rows == 0
     }
 
     fn copy_lines(&mut self, lines: Vec<u8>) -> Result<()> {
@@ -175,11 +303,7 @@ impl RowSink for RowWriter<'_> {
             .write_all(&lines)
             .map_err(|e| Error::io("cannot write", self.path, e))?;
         self.bytes += lines.len() as u64;
-        let dialect = self.dialect;
-        let table = self.table_model;
-        self.worker
-            .get_or_insert_with(|| DigestWorker::start(dialect, table.clone()))
-            .send(lines)?;
+        self.digest_worker().send(Chunk::Lines(lines))?;
         let rows = before + n as u64;
         if rows / ROWS_PER_REPORT != before / ROWS_PER_REPORT {
             self.progress.advance(&crate::progress::TableProgress {
@@ -193,7 +317,16 @@ impl RowSink for RowWriter<'_> {
     }
 
     fn row(&mut self, values: &[Value]) -> Result<()> {
-        self.digest.add(values);
+        self.rows += 1;
+        let at = self.encoded.len();
+        self.encoded.extend_from_slice(&[0; 8]);
+        crate::digest::encode_row(values, &mut self.encoded);
+        let len = (self.encoded.len() - at - 8) as u64;
+        self.encoded[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        if self.encoded.len() >= ENCODED_CHUNK {
+            let rows = std::mem::replace(&mut self.encoded, Vec::with_capacity(ENCODED_CHUNK));
+            self.digest_worker().send(Chunk::Encoded(rows))?;
+        }
         match self.style {
             RowsStyle::Insert => {
                 if self.in_batch == 0 {
@@ -228,10 +361,10 @@ impl RowSink for RowWriter<'_> {
                 }
             }
         }
-        if self.digest.rows().is_multiple_of(ROWS_PER_REPORT) {
+        if self.rows.is_multiple_of(ROWS_PER_REPORT) {
             self.progress.advance(&crate::progress::TableProgress {
                 table: self.table,
-                rows: self.digest.rows(),
+                rows: self.rows,
                 bytes: self.bytes + self.batch.len() as u64,
                 total_rows: self.total_rows,
             });
@@ -337,7 +470,7 @@ pub async fn backup(
         check_restorable(dialect, &q.create_sql, &format!("sequence {}", q.name))?;
     }
     let dump_path = staged.path(DUMP_FILE);
-    let mut out_w = HashingWriter::new(staged.create_file(DUMP_FILE, 0o600)?);
+    let mut out_w = DumpWriter::new(staged.create_file(DUMP_FILE, 0o600)?);
     let created_at = now_rfc3339();
     let header = format!(
         "-- Zato SSO backup written by zsso {TOOL_VERSION} at {created_at}\n-- source: {} {}, {} tables\n",
@@ -372,6 +505,7 @@ pub async fn backup(
             w(&sql)?;
         }
     }
+    dumper.plan_orphans(&snap.schema.tables);
     let mut summaries = Vec::new();
     for t in &tables {
         progress.step(&format!("dumping {}", t.name));
@@ -389,6 +523,8 @@ pub async fn backup(
             batch: String::new(),
             in_batch: 0,
             digest: TableDigest::new(),
+            rows: 0,
+            encoded: Vec::new(),
             table: &t.name,
             progress,
             bytes: 0,
@@ -473,7 +609,9 @@ pub async fn backup(
         warnings.add(w);
     }
     dumper.finish().await?;
-    let (inner, size, sha256) = out_w.finish();
+    let (inner, size, sha256) = out_w
+        .finish()
+        .map_err(|e| Error::io("cannot write", &dump_path, e))?;
     bundle::finish_file(inner, &dump_path)?;
     crate::fault::point("backup.dumped")?;
     let mut files = vec![FileEntry {

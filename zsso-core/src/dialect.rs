@@ -331,8 +331,31 @@ pub fn read_insert_rows(
 pub fn push_hex(bytes: &[u8], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
+    // A stack buffer at a time: one push per 256 bytes, not one per digit.
+    let mut digits = [0u8; 512];
+    for chunk in bytes.chunks(256) {
+        for (pair, &b) in digits.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX[(b >> 4) as usize];
+            pair[1] = HEX[(b & 15) as usize];
+        }
+        let text = &digits[..chunk.len() * 2];
+        out.push_str(std::str::from_utf8(text).expect("hex digits are ASCII"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_hex_writes_every_byte_across_chunk_ends() {
+        let bytes: Vec<u8> = (0..600u32).map(|i| (i * 7 % 256) as u8).collect();
+        for len in [0, 1, 255, 256, 257, 512, 600] {
+            let mut out = String::from("x");
+            super::push_hex(&bytes[..len], &mut out);
+            assert_eq!(
+                out,
+                format!("x{}", hex::encode(&bytes[..len])),
+                "{len} bytes"
+            );
+        }
     }
 }

@@ -26,8 +26,10 @@ fn plain(b: &[u8]) -> bool {
 
 /// `b` as text, if it is [`plain`].
 fn plain_text(b: &[u8]) -> Option<&str> {
-    if b.iter()
-        .any(|&c| c == b'\'' || c == b'\\' || c < 0x20 || c == 0x7f)
+    // A fold without an early exit over each 64 bytes, which the compiler vectorizes.
+    let special = |c: u8| (c == b'\'') | (c == b'\\') | (c < 0x20) | (c == 0x7f);
+    if b.chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |acc, &c| acc | special(c)))
     {
         return None;
     }
@@ -75,10 +77,7 @@ impl Dialect for MysqlDialect {
     fn write_literal(&self, value: &Value, out: &mut String) {
         match value {
             Value::Null => out.push_str("NULL"),
-            Value::Integer(i) => {
-                use std::fmt::Write;
-                let _ = write!(out, "{i}");
-            }
+            Value::Integer(i) => out.push_str(itoa::Buffer::new().format(*i)),
             // Rust prints the shortest text that reads back as the same double; MySQL has no
             // NaN or infinity, so none is ever read.
             Value::Real(r) => out.push_str(&format!("{r:e}")),

@@ -266,6 +266,23 @@ pub(crate) async fn sso_tables(conn: &mut MySqlConnection, database: &str) -> Re
     Ok(out)
 }
 
+/// Puts `bytes` into `slot` as text or a blob, in the buffer the slot already has when it
+/// holds one of that kind.
+fn refill(slot: &mut Value, bytes: &[u8], text: bool) {
+    match slot {
+        Value::Text(buf) if text => {
+            buf.clear();
+            buf.extend_from_slice(bytes);
+        }
+        Value::Blob(buf) if !text => {
+            buf.clear();
+            buf.extend_from_slice(bytes);
+        }
+        _ if text => *slot = Value::Text(bytes.to_vec()),
+        _ => *slot = Value::Blob(bytes.to_vec()),
+    }
+}
+
 /// Streams every row of `database`.`table` into `sink`, each value read by its column's kind.
 pub(crate) async fn stream_rows(
     conn: &mut MySqlConnection,
@@ -293,34 +310,40 @@ pub(crate) async fn stream_rows(
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .persistent(false)
         .fetch(&mut *conn);
-    let mut values: Vec<Value> = Vec::with_capacity(kinds.len());
+    // One row's values, their buffers kept from row to row.
+    let mut values: Vec<Value> = vec![Value::Null; kinds.len()];
     while let Some(row) = rows.try_next().await.map_err(|e| db(ctx(), e))? {
-        values.clear();
-        for (i, k) in kinds.iter().enumerate() {
-            let bytes =
-                |row: &sqlx::mysql::MySqlRow| row.try_get_unchecked::<Option<Vec<u8>>, _>(i);
-            let v = match k {
+        for (i, (k, slot)) in kinds.iter().zip(values.iter_mut()).enumerate() {
+            let bytes = || row.try_get_unchecked::<Option<&[u8]>, _>(i);
+            let set = match k {
                 Kind::Int => row
                     .try_get_unchecked::<Option<i64>, _>(i)
-                    .map(|v| v.map(Value::Integer)),
+                    .map(|v| *slot = v.map_or(Value::Null, Value::Integer)),
                 Kind::Unsigned => row.try_get_unchecked::<Option<u64>, _>(i).map(|v| {
-                    v.map(|u| match i64::try_from(u) {
+                    *slot = v.map_or(Value::Null, |u| match i64::try_from(u) {
                         Ok(s) => Value::Integer(s),
                         Err(_) => Value::Text(u.to_string().into_bytes()),
                     })
                 }),
                 Kind::F32 => row
                     .try_get_unchecked::<Option<f32>, _>(i)
-                    .map(|v| v.map(|f| Value::Real(f64::from(f)))),
+                    .map(|v| *slot = v.map_or(Value::Null, |f| Value::Real(f64::from(f)))),
                 Kind::F64 => row
                     .try_get_unchecked::<Option<f64>, _>(i)
-                    .map(|v| v.map(Value::Real)),
-                Kind::Timestamp => bytes(&row).map(|v| v.map(|b| Value::Text(six_digits(&b)))),
-                Kind::AsText | Kind::Text => bytes(&row).map(|v| v.map(Value::Text)),
-                Kind::Bytes => bytes(&row).map(|v| v.map(Value::Blob)),
-            }
-            .map_err(|e| db(format!("{}: column {}", ctx(), table.columns[i].name), e))?;
-            values.push(v.unwrap_or(Value::Null));
+                    .map(|v| *slot = v.map_or(Value::Null, Value::Real)),
+                Kind::Timestamp => bytes().map(|v| {
+                    *slot = v.map_or(Value::Null, |b| Value::Text(six_digits(b)));
+                }),
+                Kind::AsText | Kind::Text => bytes().map(|v| match v {
+                    Some(b) => refill(slot, b, true),
+                    None => *slot = Value::Null,
+                }),
+                Kind::Bytes => bytes().map(|v| match v {
+                    Some(b) => refill(slot, b, false),
+                    None => *slot = Value::Null,
+                }),
+            };
+            set.map_err(|e| db(format!("{}: column {}", ctx(), table.columns[i].name), e))?;
         }
         sink.row(&values)?;
     }

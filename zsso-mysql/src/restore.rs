@@ -574,7 +574,7 @@ impl Restorer for MysqlRestorer {
         self.finish_load(None).await?;
         let shadow = self.shadow.clone();
         let parent = self.parent_db();
-        orphans(&mut self.conn, &shadow, tables, &parent).await
+        orphans(&mut self.conn, &shadow, tables, &parent, false).await
     }
 
     async fn collation_duplicates(
