@@ -36,7 +36,9 @@ pub struct BackupReport {
 const WRITE_CHUNK: usize = 256 * 1024;
 
 /// The dump file, hashed and written on a thread of its own while the rows are read and
-/// rendered: at most 4 chunks of [`WRITE_CHUNK`] bytes wait, so memory does not grow.
+/// rendered. A chunk is sent once it holds [`WRITE_CHUNK`] bytes, so it is at most that plus
+/// one write (a batch of rows); at most 4 wait and 4 written ones are kept to be filled again,
+/// so memory does not grow with the table.
 struct DumpWriter {
     buf: Vec<u8>,
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
