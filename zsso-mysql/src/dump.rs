@@ -3,8 +3,8 @@
 //!
 //! MySQL cannot hand a snapshot to another connection, but two connections that start their
 //! snapshots while a third holds `LOCK TABLES ... READ` on the SSO tables see the same SSO
-//! rows: no write to them can commit in between. Where the account may take that lock (for
-//! at most [`LOCK_WAIT_SECONDS`]), the foreign-key check runs on the second connection while
+//! rows: no write to them can commit in between. Where MariaDB grants that lock at once
+//! (`NOWAIT`, [`LOCK_TRIES`] tries), the foreign-key check runs on the second connection while
 //! the first one dumps; otherwise it runs on the dump's own connection after the rows. The
 //! check is no task of its own: its future is polled beside the row stream's, so that it
 //! needs nothing of the caller's runtime and ends with the dumper, connection and all.
@@ -31,9 +31,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     detach_dependents: true,
 };
 
-/// How long a backup waits for its brief read lock on each SSO table before it checks the
-/// foreign keys on the dump's own connection instead (writers wait behind a pending lock).
-pub const LOCK_WAIT_SECONDS: u32 = 1;
+/// How many times a backup asks for its brief read lock on the SSO tables, 20 ms apart,
+/// before it checks the foreign keys on the dump's own connection instead. Each try is
+/// `NOWAIT`: a lock that waited while holding some tables could close a cycle with a writer
+/// that holds another, and the server would end the writer's transaction as a deadlock.
+pub const LOCK_TRIES: u32 = 5;
 
 /// Why the check for rows without a parent runs after the rows: logged at debug level.
 const AFTER_THE_ROWS: &str = "the foreign keys are checked after the rows";
@@ -92,7 +94,7 @@ impl MysqlDumper {
         let mut lock = None;
         let mut second = None;
         if !names.is_empty() {
-            match Self::lock(&self.location, names).await {
+            match Self::lock(&self.location, names, self.mariadb).await {
                 Ok((l, c)) => {
                     lock = Some(l);
                     second = Some(c);
@@ -119,7 +121,13 @@ impl MysqlDumper {
     async fn lock(
         location: &MysqlLocation,
         names: &[String],
+        mariadb: bool,
     ) -> Result<(MySqlConnection, MySqlConnection)> {
+        if !mariadb {
+            return Err(Error::Usage(
+                "MySQL has no LOCK TABLES ... NOWAIT, and a lock that waits could deadlock a writer".into(),
+            ));
+        }
         let q = |s: &str| MYSQL.quote_ident(s);
         let database = q(location.database());
         let mut lock = location.connect().await?;
@@ -139,15 +147,24 @@ impl MysqlDumper {
             .iter()
             .map(|n| format!("{database}.{} READ", q(n)))
             .collect();
-        let sql = format!(
-            "SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}; LOCK TABLES {}",
-            tables.join(", ")
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut lock)
-            .await
-            .map_err(|e| db("locking the SSO tables for a moment", e))?;
-        Ok((lock, second))
+        let sql = format!("LOCK TABLES {} NOWAIT", tables.join(", "));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&mut lock)
+                .await
+            {
+                Ok(_) => return Ok((lock, second)),
+                Err(e) if tries >= LOCK_TRIES => {
+                    return Err(db(
+                        format!("locking the SSO tables for a moment ({tries} tries)"),
+                        e,
+                    ));
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
     }
 
     fn conn(&mut self) -> Result<&mut MySqlConnection> {
@@ -343,18 +360,17 @@ impl Dumper for MysqlDumper {
 
     async fn begin(&mut self) -> Result<SourceSnapshot> {
         let database = self.location.database().to_string();
+        let server_version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+            .fetch_one(self.conn()?)
+            .await
+            .map_err(|e| db("reading the server version", e))?;
+        self.mariadb = server_version.to_ascii_lowercase().contains("mariadb");
         let names: Vec<String> = introspect::table_names(self.conn()?, &database)
             .await?
             .into_iter()
             .filter(|n| is_sso_table(n))
             .collect();
         let second = self.start_snapshots(&names).await?;
-        let conn = self.conn()?;
-        let server_version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| db("reading the server version", e))?;
-        self.mariadb = server_version.to_ascii_lowercase().contains("mariadb");
         let conn = self.conn()?;
         let tables = introspect::sso_tables(conn, &database).await?;
         let mut warnings = Vec::new();
