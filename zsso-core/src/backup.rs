@@ -37,7 +37,7 @@ const WRITE_CHUNK: usize = 256 * 1024;
 
 /// The dump file, hashed and written on a thread of its own while the rows are read and
 /// rendered. A chunk is sent once it holds [`WRITE_CHUNK`] bytes, so it is at most that plus
-/// one write (a batch of rows); at most 4 wait and 4 written ones are kept to be filled again,
+/// one write (a batch of rows); at most 2 wait and 2 written ones are kept to be filled again,
 /// so memory does not grow with the table.
 struct DumpWriter {
     buf: Vec<u8>,
@@ -51,8 +51,8 @@ type WriteResult = std::io::Result<(BufWriter<File>, u64, String)>;
 
 impl DumpWriter {
     fn new(file: BufWriter<File>) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let handle = std::thread::spawn(move || {
             let mut w = HashingWriter::new(file);
             for mut chunk in rx {
