@@ -32,6 +32,42 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
 }
 
+/// A thread fed through a bounded channel and joined for its result: the dump's writer and
+/// a table's digester.
+struct Feeder<M, R> {
+    tx: Option<std::sync::mpsc::SyncSender<M>>,
+    handle: Option<std::thread::JoinHandle<R>>,
+}
+
+impl<M: Send + 'static, R: Send + 'static> Feeder<M, R> {
+    /// Starts `body` on a thread of its own, with at most `waiting` messages queued for it.
+    fn start(
+        waiting: usize,
+        body: impl FnOnce(std::sync::mpsc::Receiver<M>) -> R + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<M>(waiting);
+        Self {
+            tx: Some(tx),
+            handle: Some(std::thread::spawn(move || body(rx))),
+        }
+    }
+
+    /// Sends `m`; false once the thread has stopped (its result says why).
+    fn send(&mut self, m: M) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(m).is_ok())
+    }
+
+    /// Closes the channel and waits for the thread: its result, or why there is none.
+    fn join(&mut self) -> std::result::Result<R, &'static str> {
+        self.tx = None;
+        match self.handle.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(_)) => Err("panicked"),
+            None => Err("has already ended"),
+        }
+    }
+}
+
 /// The bytes the rendering thread gathers before it hands them to the writing thread.
 const WRITE_CHUNK: usize = 256 * 1024;
 
@@ -41,19 +77,17 @@ const WRITE_CHUNK: usize = 256 * 1024;
 /// so memory does not grow with the table.
 struct DumpWriter {
     buf: Vec<u8>,
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    writer: Feeder<Vec<u8>, WriteResult>,
     /// Chunks the writing thread has written, to fill again.
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
-    handle: Option<std::thread::JoinHandle<WriteResult>>,
 }
 
 type WriteResult = std::io::Result<(BufWriter<File>, u64, String)>;
 
 impl DumpWriter {
     fn new(file: BufWriter<File>) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let handle = std::thread::spawn(move || {
+        let writer = Feeder::start(2, move |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
             let mut w = HashingWriter::new(file);
             for mut chunk in rx {
                 w.write_all(&chunk)?;
@@ -64,9 +98,8 @@ impl DumpWriter {
         });
         Self {
             buf: Vec::with_capacity(WRITE_CHUNK),
-            tx: Some(tx),
+            writer,
             spare,
-            handle: Some(handle),
         }
     }
 
@@ -76,19 +109,19 @@ impl DumpWriter {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(WRITE_CHUNK));
         let full = std::mem::replace(&mut self.buf, fresh);
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(full).is_ok());
-        if sent { Ok(()) } else { self.join().map(drop) }
+        if self.writer.send(full) {
+            Ok(())
+        } else {
+            self.join().map(drop)
+        }
     }
 
     /// Waits for the writing thread: the file, its size and its SHA-256, or the error that
     /// stopped the thread.
     fn join(&mut self) -> WriteResult {
-        self.tx = None;
-        match self.handle.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
-            None => Err(std::io::Error::other("the writing thread has stopped")),
-        }
+        self.writer
+            .join()
+            .unwrap_or_else(|why| Err(std::io::Error::other(format!("the writing thread {why}"))))
     }
 
     /// Writes what is left and returns the file, its size and its SHA-256.
@@ -152,10 +185,7 @@ struct RowWriter<'a> {
 /// re-digest reads the loaded table, so the digest is the one the row path computes. Rows
 /// that came as values arrive encoded ([`crate::digest::encode_row`]), each after its length
 /// as 8 bytes little-endian.
-struct DigestWorker {
-    tx: Option<std::sync::mpsc::SyncSender<Chunk>>,
-    handle: Option<std::thread::JoinHandle<Result<TableDigest>>>,
-}
+struct DigestWorker(Feeder<Chunk, Result<TableDigest>>);
 
 /// What the digest thread reads.
 enum Chunk {
@@ -171,56 +201,53 @@ const ENCODED_CHUNK: usize = 256 * 1024;
 impl DigestWorker {
     fn start(dialect: &'static dyn Dialect, table: Table) -> Self {
         // A few chunks in flight at most: memory does not grow with the table.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
-        let handle = std::thread::spawn(move || {
-            let mut digest = TableDigest::new();
-            let mut values = Vec::with_capacity(table.columns.len());
-            let mut encoded = Vec::new();
-            let mut encoder = dialect.copy_encoder(&table);
-            while let Ok(chunk) = rx.recv() {
-                let chunk = match chunk {
-                    Chunk::Lines(lines) => lines,
-                    Chunk::Encoded(rows) => {
-                        let mut rest = rows.as_slice();
-                        while let Some((len, tail)) = rest.split_first_chunk::<8>() {
-                            let (row, tail) = tail.split_at(u64::from_le_bytes(*len) as usize);
-                            digest.add_encoded(row);
-                            rest = tail;
+        Self(Feeder::start(
+            8,
+            move |rx: std::sync::mpsc::Receiver<Chunk>| {
+                let mut digest = TableDigest::new();
+                let mut values = Vec::with_capacity(table.columns.len());
+                let mut encoded = Vec::new();
+                let mut encoder = dialect.copy_encoder(&table);
+                while let Ok(chunk) = rx.recv() {
+                    let chunk = match chunk {
+                        Chunk::Lines(lines) => lines,
+                        Chunk::Encoded(rows) => {
+                            let mut rest = rows.as_slice();
+                            while let Some((len, tail)) = rest.split_first_chunk::<8>() {
+                                let (row, tail) = tail.split_at(u64::from_le_bytes(*len) as usize);
+                                digest.add_encoded(row);
+                                rest = tail;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                };
-                for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    let bad = |e: Error| Error::Mismatch {
-                        table: table.name.clone(),
-                        reason: format!("row {}: {e}", digest.rows() + 1),
                     };
-                    match encoder.as_mut() {
-                        Some(enc) => {
-                            encoded.clear();
-                            enc(line, &mut encoded).map_err(bad)?;
-                            digest.add_encoded(&encoded);
-                        }
-                        None => {
-                            dialect
-                                .decode_copy_line(line, &table, &mut values)
-                                .map_err(bad)?;
-                            digest.add(&values);
+                    for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        let bad = |e: Error| Error::Mismatch {
+                            table: table.name.clone(),
+                            reason: format!("row {}: {e}", digest.rows() + 1),
+                        };
+                        match encoder.as_mut() {
+                            Some(enc) => {
+                                encoded.clear();
+                                enc(line, &mut encoded).map_err(bad)?;
+                                digest.add_encoded(&encoded);
+                            }
+                            None => {
+                                dialect
+                                    .decode_copy_line(line, &table, &mut values)
+                                    .map_err(bad)?;
+                                digest.add(&values);
+                            }
                         }
                     }
                 }
-            }
-            Ok(digest)
-        });
-        Self {
-            tx: Some(tx),
-            handle: Some(handle),
-        }
+                Ok(digest)
+            },
+        ))
     }
 
     fn send(&mut self, chunk: Chunk) -> Result<()> {
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(chunk).is_ok());
-        if sent {
+        if self.0.send(chunk) {
             Ok(())
         } else {
             self.finish().map(drop)
@@ -229,12 +256,9 @@ impl DigestWorker {
 
     /// The digest of every line sent, or the error that stopped the thread.
     fn finish(&mut self) -> Result<TableDigest> {
-        self.tx = None;
-        match self.handle.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(Error::Usage("the digest thread panicked".into())),
-            None => Err(Error::Usage("the digest thread has already ended".into())),
-        }
+        self.0
+            .join()
+            .unwrap_or_else(|why| Err(Error::Usage(format!("the digest thread {why}"))))
     }
 }
 
