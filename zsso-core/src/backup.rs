@@ -221,7 +221,10 @@ impl DigestWorker {
                             continue;
                         }
                     };
-                    for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let mut start = 0;
+                    for end in memchr::memchr_iter(b'\n', &chunk) {
+                        let line = &chunk[start..end];
+                        start = end + 1;
                         let bad = |e: Error| Error::Mismatch {
                             table: table.name.clone(),
                             reason: format!("row {}: {e}", digest.rows() + 1),
@@ -239,6 +242,12 @@ impl DigestWorker {
                                 digest.add(&values);
                             }
                         }
+                    }
+                    if start != chunk.len() {
+                        return Err(Error::Mismatch {
+                            table: table.name.clone(),
+                            reason: format!("row {}: the line has no end", digest.rows() + 1),
+                        });
                     }
                 }
                 Ok(digest)
@@ -320,7 +329,7 @@ impl RowSink for RowWriter<'_> {
             self.batch.push_str(&self.prefix);
         }
         let before = self.in_batch as u64;
-        let n = lines.iter().filter(|&&b| b == b'\n').count();
+        let n = memchr::memchr_iter(b'\n', &lines).count();
         self.in_batch += n;
         // The lines go into the dump as the database printed them: PostgreSQL reads its own
         // COPY text back as the same values.

@@ -62,12 +62,12 @@ impl Kind {
 fn unescape(field: &[u8], out: &mut Vec<u8>) {
     out.clear();
     let mut i = 0;
-    while i < field.len() {
-        let b = field[i];
-        if b != b'\\' || i + 1 == field.len() {
-            out.push(b);
-            i += 1;
-            continue;
+    // The runs between backslashes are copied whole; most fields have none.
+    while let Some(p) = memchr::memchr(b'\\', &field[i..]) {
+        out.extend_from_slice(&field[i..i + p]);
+        i += p;
+        if i + 1 == field.len() {
+            break;
         }
         let n = field[i + 1];
         i += 2;
@@ -101,6 +101,19 @@ fn unescape(field: &[u8], out: &mut Vec<u8>) {
             other => out.push(other),
         }
     }
+    out.extend_from_slice(&field[i..]);
+}
+
+/// The fields of one COPY line, split at its tabs.
+fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\t', line).chain(std::iter::once(line.len()));
+    std::iter::from_fn(move || {
+        let end = ends.next()?;
+        let field = &line[start..end];
+        start = end + 1;
+        Some(field)
+    })
 }
 
 fn bad(what: &str, field: &[u8]) -> Error {
@@ -152,17 +165,22 @@ pub fn encode_line(
     scratch: &mut Vec<u8>,
 ) -> Result<()> {
     let mut n = 0;
-    for field in line.split(|&b| b == b'\t') {
+    for field in fields(line) {
         let kind = kinds
             .get(n)
             .copied()
             .ok_or_else(|| bad("row with more fields than columns", line))?;
         n += 1;
         if kind == Kind::Text && field != b"\\N" {
-            unescape(field, scratch);
             out.push(3);
-            out.extend_from_slice(&(scratch.len() as u64).to_be_bytes());
-            out.extend_from_slice(scratch);
+            if memchr::memchr(b'\\', field).is_none() {
+                out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+                out.extend_from_slice(field);
+            } else {
+                unescape(field, scratch);
+                out.extend_from_slice(&(scratch.len() as u64).to_be_bytes());
+                out.extend_from_slice(scratch);
+            }
         } else {
             let v = parse_field(field, kind, scratch)?;
             zsso_core::digest::encode_row(std::slice::from_ref(&v), out);
@@ -182,7 +200,7 @@ pub fn parse_line(
     scratch: &mut Vec<u8>,
 ) -> Result<()> {
     values.clear();
-    for field in line.split(|&b| b == b'\t') {
+    for field in fields(line) {
         let kind = kinds
             .get(values.len())
             .copied()
@@ -283,6 +301,7 @@ mod tests {
             &b"1\tt\t0.5\t\\\\x00ff\t2024-01-02 03:04:05.5\ttab\\there\t\\N"[..],
             b"-9223372036854775808\tf\tNaN\t\\\\x\t2024-01-02 03:04:05\t\\\\ \\n \\r \\001\t",
             b"\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tlast",
+            b"0\tf\t1\t\\\\x\t2024-01-02 03:04:05\t\t",
         ] {
             let (mut values, mut scratch) = (Vec::new(), Vec::new());
             parse_line(line, &kinds, &mut values, &mut scratch).unwrap();
@@ -343,6 +362,67 @@ mod tests {
         let mut s = String::new();
         assert!(write_field(&Value::Text(vec![0xff]), &mut s).is_err());
         assert!(write_field(&Value::Text(b"a\0b".to_vec()), &mut s).is_err());
+    }
+
+    /// The escapes undone one byte at a time, as [`unescape`] did before it copied runs.
+    fn unescape_bytewise(field: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < field.len() {
+            if field[i] != b'\\' || i + 1 == field.len() {
+                out.push(field[i]);
+                i += 1;
+                continue;
+            }
+            let n = field[i + 1];
+            i += 2;
+            let digits = |radix: u32, i: &mut usize, mut v: u32, max: usize| {
+                let mut k = 0;
+                while k < max && *i < field.len() && (field[*i] as char).is_digit(radix) {
+                    v = v * radix + (field[*i] as char).to_digit(radix).unwrap();
+                    *i += 1;
+                    k += 1;
+                }
+                v as u8
+            };
+            out.push(match n {
+                b'b' => 8,
+                b'f' => 12,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'v' => 11,
+                b'0'..=b'7' => digits(8, &mut i, u32::from(n - b'0'), 2),
+                b'x' if i < field.len() && field[i].is_ascii_hexdigit() => digits(16, &mut i, 0, 2),
+                other => other,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn runs_between_escapes_are_copied_as_a_byte_loop_would() {
+        // Every string of up to 4 bytes over an alphabet of escape starts, escape letters,
+        // digits and plain bytes.
+        let alphabet = b"\\nx7A9z\t";
+        let mut out = Vec::new();
+        let mut field = Vec::new();
+        for len in 0..=4u32 {
+            for n in 0..alphabet.len().pow(len) {
+                field.clear();
+                let mut k = n;
+                for _ in 0..len {
+                    field.push(alphabet[k % alphabet.len()]);
+                    k /= alphabet.len();
+                }
+                unescape(&field, &mut out);
+                assert_eq!(out, unescape_bytewise(&field), "{field:?}");
+            }
+        }
+        let long = [&b"x".repeat(100)[..], b"\\101", &b"y".repeat(100), b"\\"].concat();
+        unescape(&long, &mut out);
+        let want = [&b"x".repeat(100)[..], b"A", &b"y".repeat(100), b"\\"].concat();
+        assert_eq!(out, want);
     }
 
     #[test]
