@@ -290,11 +290,13 @@ pub async fn restore_at(
     options: &restore::RestoreOptions,
     progress: &dyn progress::Progress,
 ) -> Result<restore::RestoreReport> {
-    let source = restore::RestoreSource::open(source)?;
+    let mut source = restore::RestoreSource::open(source)?;
     let mut restorer = open_restorer_at(location).await?;
-    if let restore::RestoreSource::Bundle(b) = &source
+    if let restore::RestoreSource::Bundle(b) = &mut source
         && b.manifest.source.dialect != restorer.dialect().name()
     {
+        // The conversion reads the dump by its own path: its hash is checked first.
+        b.check_dump_hash()?;
         // Another dialect: converted into a bundle for the target first, in a private
         // directory that goes away afterwards, then restored as any bundle is.
         let from = dialect_named(&b.manifest.source.dialect).ok_or_else(|| {

@@ -379,6 +379,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
+    /// False when [`Bundle::open_deferring_dump_hash`] left the dump's SHA-256 to its reader.
+    dump_hash_checked: bool,
 }
 
 impl Bundle {
@@ -391,6 +393,16 @@ impl Bundle {
     /// - Refuses a listed file that is missing, is not a regular file, or whose size or
     ///   SHA-256 differs; and a secrets.conf present but not listed.
     pub fn open(dir: &Path) -> Result<Bundle> {
+        let mut bundle = Self::open_deferring_dump_hash(dir)?;
+        bundle.check_dump_hash()?;
+        Ok(bundle)
+    }
+
+    /// [`Bundle::open`] without reading the dump: its size is checked, its SHA-256 is left to
+    /// whoever reads it next, who must check it before acting on what it read.
+    /// [`crate::restore::restore`] does that in the pass that checks every statement, so that
+    /// a restore reads the dump once before the target is touched, not twice.
+    pub fn open_deferring_dump_hash(dir: &Path) -> Result<Bundle> {
         let meta = fs::metadata(dir).map_err(|e| Error::io("cannot open bundle", dir, e))?;
         if !meta.is_dir() {
             return Err(Error::bundle(dir, "is not a bundle directory"));
@@ -488,9 +500,41 @@ impl Bundle {
         let bundle = Bundle {
             dir: dir.to_path_buf(),
             manifest,
+            dump_hash_checked: false,
         };
         bundle.check_files()?;
         Ok(bundle)
+    }
+
+    /// Returns true if and only if the dump's SHA-256 was checked against the manifest.
+    pub fn dump_hash_checked(&self) -> bool {
+        self.dump_hash_checked
+    }
+
+    /// Checks the dump's SHA-256 against the manifest, unless that was done already.
+    pub fn check_dump_hash(&mut self) -> Result<()> {
+        if !self.dump_hash_checked {
+            let entry = self.dump_entry()?;
+            check_hash(&self.dump_path(), entry, &sha256_file(&self.dump_path())?)?;
+            self.dump_hash_checked = true;
+        }
+        Ok(())
+    }
+
+    /// The manifest's entry for the dump.
+    fn dump_entry(&self) -> Result<&FileEntry> {
+        self.manifest.file(DUMP_FILE).ok_or_else(|| {
+            Error::bundle(
+                self.dir.join(MANIFEST_FILE),
+                format!("does not list {DUMP_FILE}"),
+            )
+        })
+    }
+
+    /// Checks `sha256`, computed by reading the dump whole, against the manifest: the error
+    /// of a damaged file if it differs.
+    pub fn check_dump_sha256(&self, sha256: &str) -> Result<()> {
+        check_hash(&self.dump_path(), self.dump_entry()?, sha256)
     }
 
     fn check_files(&self) -> Result<()> {
@@ -518,7 +562,11 @@ impl Bundle {
                 ));
             }
             seen.push(&f.name);
-            check_file(&self.dir.join(&f.name), f)?;
+            if f.name == DUMP_FILE {
+                check_size(&self.dir.join(&f.name), f)?;
+            } else {
+                check_file(&self.dir.join(&f.name), f)?;
+            }
         }
         if m.file(DUMP_FILE).is_none() {
             return Err(Error::bundle(
@@ -552,6 +600,12 @@ impl Bundle {
 
 /// Checks one file against its entry: a regular file with that size and SHA-256.
 pub fn check_file(path: &Path, entry: &FileEntry) -> Result<()> {
+    check_size(path, entry)?;
+    check_hash(path, entry, &sha256_file(path)?)
+}
+
+/// Checks that `path` is a regular file of the entry's size.
+fn check_size(path: &Path, entry: &FileEntry) -> Result<()> {
     let meta = fs::symlink_metadata(path).map_err(|_| Error::bundle(path, "is missing"))?;
     if !meta.is_file() {
         return Err(Error::bundle(path, "is not a regular file"));
@@ -566,8 +620,12 @@ pub fn check_file(path: &Path, entry: &FileEntry) -> Result<()> {
             ),
         ));
     }
-    let sha = sha256_file(path)?;
-    if sha != entry.sha256 {
+    Ok(())
+}
+
+/// Checks a file's SHA-256, `sha256`, against its entry.
+fn check_hash(path: &Path, entry: &FileEntry, sha256: &str) -> Result<()> {
+    if sha256 != entry.sha256 {
         return Err(Error::bundle(
             path,
             "sha256 differs from the manifest's: the file was altered or damaged",

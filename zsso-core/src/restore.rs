@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 /// What to restore from.
 #[derive(Debug, Clone)]
 pub enum RestoreSource {
-    /// A zsso bundle, checked by [`Bundle::open`].
+    /// A zsso bundle, checked by [`Bundle::open`], or by [`Bundle::open_deferring_dump_hash`]
+    /// (then [`restore`] checks the dump's SHA-256 as it reads every statement, before the
+    /// target is touched).
     Bundle(Box<Bundle>),
     /// A plain `.sql` dump (such as `sqlite3 zato.db ".dump zato_sso_%"`), which has no
     /// manifest and so no integrity proof.
@@ -27,7 +29,8 @@ pub enum RestoreSource {
 }
 
 impl RestoreSource {
-    /// A directory is opened (and checked) as a bundle, a file as a plain dump.
+    /// A directory is opened (and checked, the dump's SHA-256 when [`restore`] reads it) as a
+    /// bundle, a file as a plain dump.
     pub fn open(path: &Path) -> Result<Self> {
         let meta = match fs::metadata(path) {
             Ok(m) => m,
@@ -41,7 +44,9 @@ impl RestoreSource {
             Err(e) => return Err(Error::io("cannot open", path, e)),
         };
         if meta.is_dir() {
-            Ok(RestoreSource::Bundle(Box::new(Bundle::open(path)?)))
+            Ok(RestoreSource::Bundle(Box::new(
+                Bundle::open_deferring_dump_hash(path)?,
+            )))
         } else if meta.len() == 0 {
             Err(Error::bundle(path, "is empty"))
         } else {
@@ -335,8 +340,19 @@ pub async fn restore(
         );
     }
     progress.step(&format!("checking every statement of {}", dump.display()));
-    let plan = plan(&dump, restorer)?;
+    let plan = match (plan(&dump, restorer), bundle) {
+        // A dump whose hash was left to this pass: damage is named as damage, even where it
+        // made a statement fail first.
+        (Err(e), Some(b)) if !b.dump_hash_checked() => {
+            b.check_dump_sha256(&crate::bundle::sha256_file(&dump)?)?;
+            return Err(e);
+        }
+        (plan, _) => plan?,
+    };
     if let Some(b) = bundle {
+        if !b.dump_hash_checked() {
+            b.check_dump_sha256(&plan.sha256)?;
+        }
         let entry = b.manifest.file(crate::bundle::DUMP_FILE);
         if entry.is_some_and(|e| e.sha256 != plan.sha256 || e.size != plan.bytes) {
             return Err(Error::bundle(&dump, "changed while it was being read"));
