@@ -13,7 +13,6 @@ use crate::verify::{self, EncryptedCheck, RestorerRows};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// What to restore from.
@@ -152,9 +151,9 @@ impl Plan {
     }
 }
 
-fn open_dump(path: &Path) -> Result<BufReader<HashingReader<File>>> {
+fn open_dump(path: &Path) -> Result<HashingReader> {
     let f = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
-    Ok(BufReader::with_capacity(1 << 20, HashingReader::new(f)))
+    HashingReader::new(f).map_err(|e| Error::io("cannot start a thread to read", path, e))
 }
 
 /// Reads the whole dump once, guarding every statement, before anything runs.
@@ -232,8 +231,8 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
         plan.statements += 1;
     }
     let inner = r.into_inner();
-    plan.sha256 = inner.get_ref().sha256_hex();
-    plan.bytes = inner.get_ref().bytes();
+    plan.sha256 = inner.sha256_hex().unwrap_or_default();
+    plan.bytes = inner.bytes_read();
     if plan.tables.is_empty() {
         return Err(Error::Dump {
             path: path.to_path_buf(),
@@ -695,7 +694,7 @@ impl ReadAhead {
                     }
                 };
                 if end {
-                    let sha = r.into_inner().get_ref().sha256_hex();
+                    let sha = r.into_inner().sha256_hex().unwrap_or_default();
                     let _ = tx.send(Ok(Read::End(sha)));
                 }
             })

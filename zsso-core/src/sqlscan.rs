@@ -191,39 +191,133 @@ pub fn tokens_of(sql: &str, cfg: LexerConfig) -> Result<Vec<Token>> {
     }
 }
 
-/// A reader that hashes and counts every byte that passes through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
+/// A file read a few blocks ahead on a thread of its own, which hashes and counts every
+/// byte, so that the reader's own work and the hashing run on two cores.
+pub struct HashingReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Block>>,
+    block: Vec<u8>,
+    at: usize,
     bytes: u64,
+    sha256: Option<String>,
 }
 
-impl<R: Read> HashingReader<R> {
-    /// Wraps a reader.
-    pub fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
+impl std::fmt::Debug for HashingReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashingReader")
+            .field("bytes", &self.bytes)
+            .field("ended", &self.sha256.is_some())
+            .finish()
+    }
+}
+
+/// What the reading thread sends.
+enum Block {
+    /// The next bytes of the file.
+    Data(Vec<u8>),
+    /// The end of the file, with the SHA-256 of all of it.
+    End(String),
+}
+
+/// The size of the blocks read ahead, of which two wait at most.
+const HASHED_BLOCK: usize = 1 << 20;
+
+impl HashingReader {
+    /// Starts reading `file`.
+    pub fn new(mut file: std::fs::File) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        std::thread::Builder::new()
+            .name("zsso-hash".into())
+            .spawn(move || {
+                let mut hasher = Sha256::new();
+                loop {
+                    let mut block = vec![0; HASHED_BLOCK];
+                    let n = match read_full(&mut file, &mut block) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    if n == 0 {
+                        let _ = tx.send(Ok(Block::End(hex::encode(hasher.finalize()))));
+                        return;
+                    }
+                    block.truncate(n);
+                    hasher.update(&block);
+                    if tx.send(Ok(Block::Data(block))).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            rx,
+            block: Vec::new(),
+            at: 0,
             bytes: 0,
-        }
+            sha256: None,
+        })
     }
 
     /// The number of bytes read so far.
-    pub fn bytes(&self) -> u64 {
+    pub fn bytes_read(&self) -> u64 {
         self.bytes
     }
 
-    /// The SHA-256 of the bytes read so far, in hex.
-    pub fn sha256_hex(&self) -> String {
-        hex::encode(self.hasher.clone().finalize())
+    /// The SHA-256 of the whole file in hex, once it has been read to its end; before that,
+    /// `None`.
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.sha256.clone()
     }
 }
 
-impl<R: Read> Read for HashingReader<R> {
+/// Fills `buf` as far as the file goes; the bytes read.
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl BufRead for HashingReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.at == self.block.len() && self.sha256.is_none() {
+            match self.rx.recv() {
+                Ok(Ok(Block::Data(block))) => {
+                    self.block = block;
+                    self.at = 0;
+                }
+                Ok(Ok(Block::End(sha))) => self.sha256 = Some(sha),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(std::io::Error::other("the thread reading the file stopped"));
+                }
+            }
+        }
+        Ok(&self.block[self.at..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.block.len() - self.at);
+        self.at += amt;
+        self.bytes += amt as u64;
+    }
+}
+
+impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(buf.len());
+            buf[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
         Ok(n)
     }
 }
@@ -894,6 +988,40 @@ fn escaped_at(line: &[u8], at: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hashing_reader_yields_every_byte_and_hashes_the_whole_file() {
+        // Over two blocks and a part, read in pieces that do not line up with the blocks.
+        let content: Vec<u8> = (0..HASHED_BLOCK * 2 + 12_345)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, &content).unwrap();
+        std::io::Seek::rewind(&mut f).unwrap();
+        let mut r = HashingReader::new(f).unwrap();
+        let mut got = Vec::new();
+        let mut piece = vec![0; 100_003];
+        loop {
+            assert_eq!(r.sha256_hex(), None, "no hash before the end");
+            let n = r.read(&mut piece).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&piece[..n]);
+        }
+        assert!(
+            got == content,
+            "{} bytes read of {}",
+            got.len(),
+            content.len()
+        );
+        assert_eq!(r.bytes_read(), content.len() as u64);
+        assert_eq!(r.sha256_hex(), Some(hex::encode(Sha256::digest(&content))));
+        assert_eq!(r.read(&mut piece).unwrap(), 0, "the end stays the end");
+        let mut empty = HashingReader::new(tempfile::tempfile().unwrap()).unwrap();
+        assert_eq!(empty.fill_buf().unwrap(), b"");
+        assert_eq!(empty.sha256_hex(), Some(hex::encode(Sha256::digest(b""))));
+    }
 
     /// The byte-by-byte rules that [`check_copy_line`] implements with memchr.
     fn check_copy_line_slowly(line: &[u8], columns: usize) -> std::result::Result<(), String> {
