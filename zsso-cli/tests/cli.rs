@@ -487,7 +487,8 @@ fn progress_tells_rows_bytes_rate_and_time_left_as_lines_or_json() {
             s(&bundle),
             "--json",
         ],
-        &[],
+        // Debug logs are text for a person, asked for by ZSSO_LOG: this reads the events only.
+        &[("ZSSO_LOG", "error")],
         None,
     );
     assert_eq!(r.code, 0, "{}", r.stderr);

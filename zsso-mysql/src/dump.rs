@@ -459,15 +459,13 @@ impl Dumper for MysqlDumper {
     }
 
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
-        if let Some(check) = self.check.take()
-            && tables.iter().map(|t| &t.name).eq(check.tables.iter())
-        {
-            return match check.state {
-                CheckState::Running(f) => f.await,
-                CheckState::Done(r) => r,
-            };
-        }
-        if self.check.is_some() {
+        if let Some(check) = self.check.take() {
+            if tables.iter().map(|t| &t.name).eq(check.tables.iter()) {
+                return match check.state {
+                    CheckState::Running(f) => f.await,
+                    CheckState::Done(r) => r,
+                };
+            }
             tracing::debug!("{AFTER_THE_ROWS}: other tables were asked for than planned");
         }
         zsso_core::fault::point("backup.foreign_keys")?;

@@ -27,6 +27,121 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct SqliteDumper {
     conn: SqliteConnection,
     path: PathBuf,
+    /// The database is in WAL mode (found by [`Dumper::begin`]).
+    wal: bool,
+    /// The foreign-key check running beside the rows, once planned.
+    check: Option<SideCheck>,
+}
+
+/// Says why the foreign keys are checked on the dump's connection, after the rows.
+const AFTER_THE_ROWS: &str = "the foreign keys are checked after the rows";
+
+/// SQLite's foreign-key check on a thread of its own, with a second connection that reads
+/// what the dump reads.
+///
+/// Outside WAL mode a writer commits only when no connection holds a shared lock. The dump's
+/// connection holds one from its first read to its end, so a second connection that takes
+/// its own while that one is held sees the very same database.
+struct SideCheck {
+    tables: Vec<String>,
+    thread: std::thread::JoinHandle<Result<Vec<Orphan>>>,
+}
+
+impl SideCheck {
+    /// Opens the second connection and takes its shared lock before returning, then checks
+    /// `tables` on the thread.
+    fn start(path: &Path, tables: &[Table]) -> Result<Self> {
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (file, owned) = (path.to_path_buf(), names.clone());
+        let thread = std::thread::Builder::new()
+            .name("zsso-fk-check".into())
+            .spawn(move || {
+                let c = match open_beside(&file) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Ok(Vec::new());
+                    }
+                };
+                zsso_core::fault::point("backup.foreign_keys")?;
+                let mut out = Vec::new();
+                for t in &owned {
+                    foreign_key_check(&c, t, &mut out)
+                        .map_err(|e| raw::rs(format!("checking the foreign keys of {t}"), e))?;
+                }
+                Ok(out)
+            })
+            .map_err(|e| Error::io("cannot start a thread to check foreign keys", path, e))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                tables: names,
+                thread,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Usage(
+                "the foreign-key check's thread ended before it opened".into(),
+            )),
+        }
+    }
+
+    /// The check's answer.
+    fn join(self) -> Result<Vec<Orphan>> {
+        self.thread.join().unwrap_or_else(|_| {
+            Err(Error::Usage(
+                "the foreign-key check's thread panicked".into(),
+            ))
+        })
+    }
+}
+
+/// A read-only connection to `path` holding a shared lock in an open read transaction. A
+/// writer about to commit keeps new shared locks out: that is waited for 100 ms, then given up.
+fn open_beside(path: &Path) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let what = || format!("opening {} a second time", path.display());
+    let c = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| raw::rs(what(), e))?;
+    c.busy_timeout(Duration::from_millis(100))
+        .map_err(|e| raw::rs(what(), e))?;
+    // It reads each table once, in order, and looks its parents up in their indexes: a small
+    // page cache does.
+    raw::execute_one(
+        &c,
+        "PRAGMA cache_size = -256",
+        "sizing the second connection's cache",
+    )?;
+    raw::execute_one(&c, "BEGIN", "starting the second read transaction")?;
+    c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| raw::rs("taking the second connection's shared lock", e))?;
+    Ok(c)
+}
+
+/// Appends the rows of `table` that SQLite's foreign-key check reports.
+fn foreign_key_check(
+    c: &rusqlite::Connection,
+    table: &str,
+    out: &mut Vec<Orphan>,
+) -> rusqlite::Result<()> {
+    let mut stmt =
+        c.prepare("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check(?1)")?;
+    let mut rows = stmt.query([table])?;
+    while let Some(r) = rows.next()? {
+        out.push(Orphan {
+            table: r.get(0)?,
+            row: r.get(1)?,
+            parent: r.get(2)?,
+        });
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for SqliteDumper {
@@ -67,6 +182,8 @@ impl SqliteDumper {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            wal: false,
+            check: None,
         })
     }
 }
@@ -157,6 +274,11 @@ impl Dumper for SqliteDumper {
             .fetch_one(&mut self.conn)
             .await
             .map_err(|e| db("reading the version", e))?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| db("reading the journal mode", e))?;
+        self.wal = mode.eq_ignore_ascii_case("wal");
         let schema = introspect::sso_schema(&mut self.conn).await?;
         // A trigger that touches anything but the SSO tables would be refused by the restore:
         // refuse it now, while it can still be fixed at the source.
@@ -196,7 +318,33 @@ impl Dumper for SqliteDumper {
         stream_rows(&mut self.conn, table, sink).await
     }
 
+    fn plan_orphans(&mut self, tables: &[Table]) {
+        if self.wal {
+            tracing::debug!(
+                "{AFTER_THE_ROWS}: in WAL mode a writer may commit between two connections' snapshots"
+            );
+            return;
+        }
+        match SideCheck::start(&self.path, tables) {
+            Ok(check) => {
+                tracing::debug!(
+                    "the foreign keys are checked beside the rows, on a second connection under the dump's shared lock"
+                );
+                self.check = Some(check);
+            }
+            Err(e) => tracing::debug!("{AFTER_THE_ROWS}: {e}"),
+        }
+    }
+
     async fn orphans(&mut self, tables: &[Table]) -> Result<Vec<Orphan>> {
+        if let Some(check) = self.check.take() {
+            if tables.iter().map(|t| &t.name).eq(check.tables.iter()) {
+                return check.join();
+            }
+            tracing::debug!("{AFTER_THE_ROWS}: other tables were asked for than planned");
+            let _ = check.join();
+        }
+        zsso_core::fault::point("backup.foreign_keys")?;
         orphans(&mut self.conn, tables).await
     }
 
@@ -214,6 +362,10 @@ impl Dumper for SqliteDumper {
     }
 
     async fn finish(&mut self) -> Result<()> {
+        if let Some(check) = self.check.take() {
+            // Asked for or not, the second connection ends before the dump's does.
+            let _ = check.join();
+        }
         sqlx::raw_sql("COMMIT")
             .execute(&mut self.conn)
             .await

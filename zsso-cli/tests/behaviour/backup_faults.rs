@@ -232,7 +232,8 @@ fn children_of(src: &Db, id: u32) -> Vec<String> {
     let mut rows: Vec<String> = src
         .sql(&sql)
         .lines()
-        .map(|l| l.replace('\t', " "))
+        // psql and mysql separate columns with a tab, sqlite3 with a bar.
+        .map(|l| l.replace(['\t', '|'], " "))
         .collect();
     rows.sort();
     rows
@@ -314,7 +315,88 @@ fn foreign_key_check_reads_the_dumps_snapshot(kind: Kind) {
     src.sql(&format!("DROP USER '{account}'@'%'"));
 }
 
+/// SQLite checks for rows without a parent on a second connection beside the rows, under the
+/// shared lock the dump holds, so that no writer can commit until the backup ends; in WAL
+/// mode, where a writer can, on the dump's connection after the rows. Either way the check
+/// reads the dump's snapshot: every orphan it holds is reported, and no other.
+fn sqlite_foreign_key_check_reads_the_dumps_snapshot(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    for wal in [false, true] {
+        let what = format!("WAL mode: {wal}");
+        let tag = format!("bfkcheck{wal}");
+        let Some(src) = Db::create(kind, "bfkcheck", &tag, dir.path()) else {
+            return;
+        };
+        src.load_fixture();
+        if wal {
+            assert_eq!(src.sql("PRAGMA journal_mode = WAL;").trim(), "wal");
+        }
+        let mut before = children_of(&src, 2);
+        let later = children_of(&src, 3);
+        assert!(!before.is_empty() && !later.is_empty(), "{what}");
+        src.sql("PRAGMA foreign_keys = OFF; DELETE FROM zato_sso_user WHERE id = 2;");
+        let user_3 = src.sql("SELECT user_id FROM zato_sso_user WHERE id = 3;");
+        let out = dir.path().join(format!("bundle-{wal}"));
+        let args = ["backup", "--db", &src.url, "--out", s(&out)];
+        let p = zsso_paused_with(
+            &args,
+            "backup.foreign_keys",
+            dir.path(),
+            &[("ZSSO_LOG", "zsso_sqlite=debug")],
+        );
+        let mut client = std::process::Command::new("sqlite3");
+        client
+            .args(["-bail", "-cmd", ".timeout 200"])
+            .arg(src.file());
+        let deleted = crate::common::run_with_input(
+            client,
+            "PRAGMA foreign_keys = OFF; DELETE FROM zato_sso_user WHERE id = 3;",
+        );
+        if wal {
+            deleted.unwrap();
+        } else {
+            let e = deleted.unwrap_err();
+            assert!(e.contains("database is locked"), "{what}: {e}");
+        }
+        let o = p.resume();
+        assert_eq!(o.code(), 0, "{what}: {o:?}");
+        for (said, on_this_path) in [
+            ("the foreign keys are checked after the rows", wal),
+            ("the foreign keys are checked beside the rows", !wal),
+        ] {
+            assert_eq!(
+                o.stderr.contains(said),
+                on_this_path,
+                "{what}: {}",
+                o.stderr
+            );
+        }
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let mut found: Vec<String> = m["orphans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                assert_eq!(o["parent"], "zato_sso_user", "{what}: {o}");
+                format!("{} {}", o["table"].as_str().unwrap(), o["row"])
+            })
+            .collect();
+        found.sort();
+        before.sort();
+        assert_eq!(found, before, "{what}");
+        let dump = std::fs::read_to_string(out.join("zato-sso-backup.sql")).unwrap();
+        assert!(
+            dump.contains(user_3.trim()),
+            "{what}: user 3 is in the dump"
+        );
+        let gone = src.sql("SELECT count(*) FROM zato_sso_user WHERE id = 3;");
+        assert_eq!(gone.trim(), if wal { "0" } else { "1" }, "{what}");
+    }
+}
+
 per_backend!(sigkill_at_every_step);
+per_backend!(sqlite_foreign_key_check_reads_the_dumps_snapshot: sqlite = Sqlite);
 per_backend!(foreign_key_check_reads_the_dumps_snapshot: mysql = Mysql);
 per_backend!(connection_killed_mid_table: postgres = Postgres, mysql = Mysql);
 per_backend!(sqlite_file_locked_or_removed: sqlite = Sqlite);
