@@ -202,7 +202,7 @@ impl DigestWorker {
     fn start(dialect: &'static dyn Dialect, table: Table) -> Self {
         // A few chunks in flight at most: memory does not grow with the table.
         Self(Feeder::start(
-            8,
+            3,
             move |rx: std::sync::mpsc::Receiver<Chunk>| {
                 let mut digest = TableDigest::new();
                 let mut values = Vec::with_capacity(table.columns.len());
