@@ -239,6 +239,50 @@ fn children_of(src: &Db, id: u32) -> Vec<String> {
     rows
 }
 
+/// Asserts that the backup `o` into `out` succeeded, checked its foreign keys beside the
+/// rows (`beside`) or after them as its debug log says, and read its snapshot: the manifest
+/// lists exactly the orphans `before`, and `user` (deleted while it ran) is in the dump.
+fn checked_in_the_snapshot(
+    o: crate::Out,
+    out: &Path,
+    what: &str,
+    beside: bool,
+    before: &mut Vec<String>,
+    user: &str,
+) {
+    assert_eq!(o.code(), 0, "{what}: {o:?}");
+    for (said, on_this_path) in [
+        ("the foreign keys are checked after the rows", !beside),
+        ("the foreign keys are checked beside the rows", beside),
+    ] {
+        assert_eq!(
+            o.stderr.contains(said),
+            on_this_path,
+            "{what}: {}",
+            o.stderr
+        );
+    }
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let mut found: Vec<String> = m["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["parent"], "zato_sso_user", "{what}: {o}");
+            format!("{} {}", o["table"].as_str().unwrap(), o["row"])
+        })
+        .collect();
+    found.sort();
+    before.sort();
+    assert_eq!(&found, before, "{what}");
+    let dump = std::fs::read_to_string(out.join("zato-sso-backup.sql")).unwrap();
+    assert!(
+        dump.contains(user.trim()),
+        "{what}: the user is in the dump"
+    );
+}
+
 /// MySQL checks for rows without a parent on a second connection that starts its snapshot
 /// together with the dump's, under a brief read lock, while the dump goes on; an account that
 /// may not lock checks on the dump's connection after the rows. Either way the check reads
@@ -279,38 +323,7 @@ fn foreign_key_check_reads_the_dumps_snapshot(kind: Kind) {
             &[("ZSSO_LOG", "zsso_mysql=debug")],
         );
         src.sql("SET foreign_key_checks = 0; DELETE FROM zato_sso_user WHERE id = 3");
-        let o = p.resume();
-        assert_eq!(o.code(), 0, "{what}: {o:?}");
-        for (said, on_this_path) in [
-            ("the foreign keys are checked after the rows", !locks),
-            ("the foreign keys are checked beside the rows", locks),
-        ] {
-            assert_eq!(
-                o.stderr.contains(said),
-                on_this_path,
-                "{what}: {}",
-                o.stderr
-            );
-        }
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-        let mut found: Vec<String> = m["orphans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                assert_eq!(o["parent"], "zato_sso_user", "{what}: {o}");
-                format!("{} {}", o["table"].as_str().unwrap(), o["row"])
-            })
-            .collect();
-        found.sort();
-        before.sort();
-        assert_eq!(found, before, "{what}");
-        let dump = std::fs::read_to_string(out.join("zato-sso-backup.sql")).unwrap();
-        assert!(
-            dump.contains(deleted_later.trim()),
-            "{what}: user 3 is in the dump"
-        );
+        checked_in_the_snapshot(p.resume(), &out, &what, locks, &mut before, &deleted_later);
     }
     src.sql(&format!("DROP USER '{account}'@'%'"));
 }
@@ -358,38 +371,7 @@ fn sqlite_foreign_key_check_reads_the_dumps_snapshot(kind: Kind) {
             let e = deleted.unwrap_err();
             assert!(e.contains("database is locked"), "{what}: {e}");
         }
-        let o = p.resume();
-        assert_eq!(o.code(), 0, "{what}: {o:?}");
-        for (said, on_this_path) in [
-            ("the foreign keys are checked after the rows", wal),
-            ("the foreign keys are checked beside the rows", !wal),
-        ] {
-            assert_eq!(
-                o.stderr.contains(said),
-                on_this_path,
-                "{what}: {}",
-                o.stderr
-            );
-        }
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-        let mut found: Vec<String> = m["orphans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                assert_eq!(o["parent"], "zato_sso_user", "{what}: {o}");
-                format!("{} {}", o["table"].as_str().unwrap(), o["row"])
-            })
-            .collect();
-        found.sort();
-        before.sort();
-        assert_eq!(found, before, "{what}");
-        let dump = std::fs::read_to_string(out.join("zato-sso-backup.sql")).unwrap();
-        assert!(
-            dump.contains(user_3.trim()),
-            "{what}: user 3 is in the dump"
-        );
+        checked_in_the_snapshot(p.resume(), &out, &what, !wal, &mut before, &user_3);
         let gone = src.sql("SELECT count(*) FROM zato_sso_user WHERE id = 3;");
         assert_eq!(gone.trim(), if wal { "0" } else { "1" }, "{what}");
     }
