@@ -31,6 +31,14 @@ pub struct SqliteDumper {
     wal: bool,
     /// The foreign-key check running beside the rows, once planned.
     check: Option<SideCheck>,
+    /// The device and inode of the file when the connection opened it.
+    file_id: Option<(u64, u64)>,
+}
+
+/// The device and inode of the file at `path`.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Says why the foreign keys are checked on the dump's connection, after the rows.
@@ -44,13 +52,15 @@ const AFTER_THE_ROWS: &str = "the foreign keys are checked after the rows";
 /// its own while that one is held sees the very same database.
 struct SideCheck {
     tables: Vec<String>,
-    thread: std::thread::JoinHandle<Result<Vec<Orphan>>>,
+    thread: Option<std::thread::JoinHandle<Result<Vec<Orphan>>>>,
+    interrupt: rusqlite::InterruptHandle,
 }
 
 impl SideCheck {
     /// Opens the second connection and takes its shared lock before returning, then checks
-    /// `tables` on the thread.
-    fn start(path: &Path, tables: &[Table]) -> Result<Self> {
+    /// `tables` on the thread. Refused if the file at `path` is not the one whose device and
+    /// inode are `file_id_then` (it was replaced since the dump's connection opened it).
+    fn start(path: &Path, file_id_then: Option<(u64, u64)>, tables: &[Table]) -> Result<Self> {
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (file, owned) = (path.to_path_buf(), names.clone());
@@ -59,7 +69,7 @@ impl SideCheck {
             .spawn(move || {
                 let c = match open_beside(&file) {
                     Ok(c) => {
-                        let _ = ready_tx.send(Ok(()));
+                        let _ = ready_tx.send(Ok(c.get_interrupt_handle()));
                         c
                     }
                     Err(e) => {
@@ -77,10 +87,22 @@ impl SideCheck {
             })
             .map_err(|e| Error::io("cannot start a thread to check foreign keys", path, e))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self {
-                tables: names,
-                thread,
-            }),
+            Ok(Ok(interrupt)) => {
+                let check = Self {
+                    tables: names,
+                    thread: Some(thread),
+                    interrupt,
+                };
+                // Looked at once the second connection holds its lock: the file it opened, or
+                // one put there later, either way not the dump's if it differs.
+                if file_id_then.is_none() || file_id(path) != file_id_then {
+                    return Err(Error::Usage(format!(
+                        "{} is not the file the backup opened (replaced since)",
+                        path.display()
+                    )));
+                }
+                Ok(check)
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Usage(
                 "the foreign-key check's thread ended before it opened".into(),
@@ -89,12 +111,24 @@ impl SideCheck {
     }
 
     /// The check's answer.
-    fn join(self) -> Result<Vec<Orphan>> {
-        self.thread.join().unwrap_or_else(|_| {
-            Err(Error::Usage(
+    fn join(mut self) -> Result<Vec<Orphan>> {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(Error::Usage(
                 "the foreign-key check's thread panicked".into(),
-            ))
-        })
+            )),
+        }
+    }
+}
+
+impl Drop for SideCheck {
+    /// A check not asked for (the backup failed, or ended otherwise) is interrupted: its
+    /// shared lock does not outlive the backup.
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.interrupt.interrupt();
+            let _ = t.join();
+        }
     }
 }
 
@@ -184,6 +218,7 @@ impl SqliteDumper {
             path: path.to_path_buf(),
             wal: false,
             check: None,
+            file_id: file_id(path),
         })
     }
 }
@@ -325,7 +360,7 @@ impl Dumper for SqliteDumper {
             );
             return;
         }
-        match SideCheck::start(&self.path, tables) {
+        match SideCheck::start(&self.path, self.file_id, tables) {
             Ok(check) => {
                 tracing::debug!(
                     "the foreign keys are checked beside the rows, on a second connection under the dump's shared lock"
@@ -342,7 +377,7 @@ impl Dumper for SqliteDumper {
                 return check.join();
             }
             tracing::debug!("{AFTER_THE_ROWS}: other tables were asked for than planned");
-            let _ = check.join();
+            drop(check);
         }
         zsso_core::fault::point("backup.foreign_keys")?;
         orphans(&mut self.conn, tables).await
@@ -362,14 +397,55 @@ impl Dumper for SqliteDumper {
     }
 
     async fn finish(&mut self) -> Result<()> {
-        if let Some(check) = self.check.take() {
-            // Asked for or not, the second connection ends before the dump's does.
-            let _ = check.join();
-        }
+        // Asked for or not, the second connection ends before the dump's does.
+        drop(self.check.take());
         sqlx::raw_sql("COMMIT")
             .execute(&mut self.conn)
             .await
             .map_err(|e| db("ending the read transaction", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_side_check_reads_only_the_file_the_dump_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "PRAGMA foreign_keys = OFF; CREATE TABLE p (id INTEGER PRIMARY KEY);
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p (id));
+                 INSERT INTO p VALUES (1); INSERT INTO t VALUES (7, 1), (8, 99);",
+            )
+            .unwrap();
+        let then = file_id(&path);
+        assert!(then.is_some());
+        // The same file: the check runs, and finds the row whose parent is missing.
+        let table = Table {
+            name: "t".into(),
+            ..Table::default()
+        };
+        let same = SideCheck::start(&path, then, std::slice::from_ref(&table)).unwrap();
+        let want = Orphan {
+            table: "t".into(),
+            row: Some(8),
+            parent: "p".into(),
+        };
+        assert_eq!(same.join().unwrap(), vec![want]);
+        // Another file renamed over the name since: refused, so the check runs after the rows.
+        let other = dir.path().join("other.db");
+        std::fs::copy(&path, &other).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let e = SideCheck::start(&path, then, &[])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("is not the file the backup opened"), "{e}");
+        assert!(SideCheck::start(&path, None, &[]).is_err());
     }
 }

@@ -820,6 +820,7 @@ impl<'a> Cross<'a> {
         target: &'static dyn Dialect,
         options: CrossOptions,
     ) -> Result<Self> {
+        unchecked_dump(bundle)?;
         if bundle.manifest.source.dialect != source.name() {
             return Err(Error::Usage(format!(
                 "the bundle holds a {} dump, not {}",
@@ -1396,9 +1397,23 @@ pub struct NeutralDigests {
     pub tables: Vec<crate::bundle::TableSummary>,
 }
 
+/// Refuses a bundle opened by [`Bundle::open_deferring_dump_hash`] whose dump's SHA-256 was
+/// not checked since: a conversion reads the dump by its own path.
+fn unchecked_dump(bundle: &Bundle) -> Result<()> {
+    if bundle.dump_hash_checked() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{}: the dump's SHA-256 has not been checked (Bundle::check_dump_hash)",
+        bundle.dir.display()
+    )))
+}
+
 /// Reads every row of `bundle` (written by `dialect`) and digests it in neutral form.
 ///
 /// # Behavior
+/// - Refuses a bundle whose dump's SHA-256 was not checked (see
+///   [`Bundle::open_deferring_dump_hash`]).
 /// - The rows must read back exactly: each table's digest as stored must equal the
 ///   manifest's, or the bundle is refused.
 pub fn neutral_digests(
@@ -1407,6 +1422,7 @@ pub fn neutral_digests(
     drop_microseconds: bool,
     progress: &dyn Progress,
 ) -> Result<NeutralDigests> {
+    unchecked_dump(bundle)?;
     let tables = &bundle.manifest.schema.tables;
     let forms: Vec<convert::NeutralForm> = tables
         .iter()
