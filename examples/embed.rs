@@ -53,14 +53,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let backup = zsso::backup::backup(dumper.as_mut(), Some(&secrets), &bundle, &Silent).await?;
     println!("backed up {source_url} to {}", backup.bundle.display());
 
-    // Restore: the bundle is checked before anything changes, loaded in one transaction,
-    // re-digested against the manifest, and only then committed. `None`: no secrets.conf is
-    // installed anywhere (pass a path to install the bundle's there).
+    // Restore: the bundle is checked whole before the target is even opened (a damaged one
+    // leaves it unread), then loaded in one transaction, re-digested against the manifest, and
+    // only then committed. `None`: no secrets.conf is installed anywhere (pass a path to
+    // install the bundle's there).
     let source = RestoreSource::open(&backup.bundle)?;
-    let mut restorer = zsso::open_restorer(&target_url).await?;
+    let target = zsso::parse_url(&target_url)?;
+    let checked = source.check(zsso::dialect_at(&target)?, &Silent)?;
+    let mut restorer = zsso::open_restorer_at(&target).await?;
     let options = zsso::restore::RestoreOptions::default();
     let report =
-        zsso::restore::restore(&source, restorer.as_mut(), None, &options, &Silent).await?;
+        zsso::restore::restore_checked(&checked, restorer.as_mut(), None, &options, &Silent)
+            .await?;
     println!("restored into {}:", report.database);
     for (table, rows) in &report.tables {
         println!("  {table:<24} {rows:>6} rows");

@@ -230,6 +230,20 @@ pub async fn open_restorer_at(location: &Location) -> Result<Box<dyn Restorer>> 
     }
 }
 
+/// The dialect of the database at `location`, known without opening it.
+pub fn dialect_at(location: &Location) -> Result<&'static dyn dialect::Dialect> {
+    match location {
+        #[cfg(feature = "sqlite")]
+        Location::Sqlite(_) => Ok(&zsso_sqlite::dialect::SQLITE),
+        #[cfg(feature = "postgres")]
+        Location::Postgres(_) => Ok(&zsso_postgres::dialect::POSTGRES),
+        #[cfg(feature = "mysql")]
+        Location::Mysql(_) => Ok(&zsso_mysql::dialect::MYSQL),
+        #[allow(unreachable_patterns)]
+        other => Err(not_compiled(other)),
+    }
+}
+
 /// Backs up the database at `url` with the secrets.conf at `secrets` (if any) into a new
 /// bundle `out`. See [`backup::backup`].
 pub async fn backup_url(
@@ -283,6 +297,10 @@ pub async fn restore_url_with(
 }
 
 /// [`restore_url_with`] for a [`Location`].
+///
+/// The source is checked whole before the target is opened (and, for a bundle of another
+/// dialect, converted and the conversion checked): a damaged or foreign source is refused
+/// with the target unread, and an unreachable target is only found after the check.
 pub async fn restore_at(
     source: &Path,
     location: &Location,
@@ -291,9 +309,9 @@ pub async fn restore_at(
     progress: &dyn progress::Progress,
 ) -> Result<restore::RestoreReport> {
     let mut source = restore::RestoreSource::open(source)?;
-    let mut restorer = open_restorer_at(location).await?;
+    let target = dialect_at(location)?;
     if let restore::RestoreSource::Bundle(b) = &mut source
-        && b.manifest.source.dialect != restorer.dialect().name()
+        && b.manifest.source.dialect != target.name()
     {
         // The conversion reads the dump by its own path: its hash is checked first.
         b.check_dump_hash()?;
@@ -305,7 +323,7 @@ pub async fn restore_at(
                 b.manifest.source.dialect
             ))
         })?;
-        let cross = cross::Cross::new(b, from, restorer.dialect(), options.cross)?;
+        let cross = cross::Cross::new(b, from, target, options.cross)?;
         let tmp = tempfile::Builder::new()
             .prefix("zsso-convert-")
             .tempdir()
@@ -319,8 +337,11 @@ pub async fn restore_at(
         let out = tmp.path().join("bundle");
         let (plan, converted) = cross::convert_bundle(&cross, &out, progress).await?;
         let source = restore::RestoreSource::open(&converted.bundle)?;
+        let checked = source.check(target, progress)?;
+        let mut restorer = open_restorer_at(location).await?;
         let mut report =
-            restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await?;
+            restore::restore_checked(&checked, restorer.as_mut(), secrets_to, options, progress)
+                .await?;
         let mut warnings: Vec<String> = plan.extras.clone();
         warnings.extend(plan.filled.iter().cloned());
         warnings.extend(
@@ -335,7 +356,9 @@ pub async fn restore_at(
         report.conversion = Some(plan);
         return Ok(report);
     }
-    restore::restore(&source, restorer.as_mut(), secrets_to, options, progress).await
+    let checked = source.check(target, progress)?;
+    let mut restorer = open_restorer_at(location).await?;
+    restore::restore_checked(&checked, restorer.as_mut(), secrets_to, options, progress).await
 }
 
 /// The bundle's digests in neutral form for a comparison with a `live` database, when one is

@@ -60,14 +60,7 @@ async fn make_seeds() -> Seeds {
     let dir = tempfile::tempdir().unwrap();
     let src = source_server(dir.path());
     let sq = dir.path().join("sqlite");
-    zsso::backup_url(
-        &url(&src.join("zato.db")),
-        Some(&src.join("config/repo/secrets.conf")),
-        &sq,
-        &Silent,
-    )
-    .await
-    .unwrap();
+    back_up_server(&src, &sq).await;
     let b = Bundle::open(&sq).unwrap();
     let mut paths = vec![(&zsso::sqlite::SQLITE as &'static dyn Dialect, sq.clone())];
     for (target, drop_microseconds) in [
@@ -1653,4 +1646,82 @@ async fn another_installations_secrets_are_caught_by_verify_on_each_database() {
         verify_with_another_installations_secrets(&b, &my.url, dir.path()).await;
         my.drop_now();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The source is checked before the target is opened
+// ---------------------------------------------------------------------------------------------
+
+/// A damaged bundle is refused before its target is opened: the error names the dump's
+/// damage, not the target, which is neither read nor cleaned. The targets are a file that is
+/// not a database, with a leftover of a killed restore beside it that opening the target would
+/// remove, and servers that cannot be reached (through the conversion to their dialects). With
+/// the bundle intact, each of them fails on the target instead.
+#[tokio::test(flavor = "current_thread")]
+async fn a_damaged_bundle_is_refused_before_the_target_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_server(dir.path());
+    let bundle = dir.path().join("bundle");
+    back_up_server(&src, &bundle).await;
+    let damaged = dir.path().join("damaged");
+    copy_dir(&bundle, &damaged);
+    let mut dump = std::fs::read(damaged.join(DUMP_FILE)).unwrap();
+    let at = dump.len() / 2;
+    dump[at] ^= 0x20;
+    std::fs::write(damaged.join(DUMP_FILE), dump).unwrap();
+
+    let target = dir.path().join("target.db");
+    std::fs::write(&target, b"this is not a database\n").unwrap();
+    // A process id above Linux's largest: no process has it, so the file is a dead leftover.
+    let leftover = dir.path().join(".target.db.zsso-partial-4194999-1f");
+    std::fs::write(&leftover, b"left by a killed restore").unwrap();
+    let targets = [
+        (url(&target), "is not a database"),
+        (
+            "postgres://postgres@127.0.0.1:1/zsso_nowhere".to_string(),
+            "127.0.0.1:1",
+        ),
+        (
+            "mysql://root@127.0.0.1:1/zsso_nowhere".to_string(),
+            "127.0.0.1:1",
+        ),
+    ];
+    // MySQL's DATETIME would drop the fixture's microseconds: allowed, so that only the target
+    // stops the intact bundle.
+    let options = zsso::restore::RestoreOptions {
+        cross: zsso::cross::CrossOptions {
+            drop_microseconds: true,
+        },
+        ..Default::default()
+    };
+    for (to, _) in &targets {
+        let e = zsso::restore_url_with(&damaged, to, None, &options, &Silent)
+            .await
+            .expect_err("a damaged bundle is refused");
+        let shown = zsso::error::chain(&e);
+        assert!(
+            shown.contains(DUMP_FILE) && shown.contains("sha256 differs"),
+            "{to}: {shown}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"this is not a database\n",
+        "the target is unchanged"
+    );
+    assert!(leftover.exists(), "the target's directory was not cleaned");
+    for (to, because) in &targets {
+        let e = zsso::restore_url_with(&bundle, to, None, &options, &Silent)
+            .await
+            .expect_err("the target cannot be opened");
+        let shown = zsso::error::chain(&e);
+        assert!(
+            shown.contains(because) && !shown.contains("sha256"),
+            "{to}: {shown}"
+        );
+    }
+    assert!(
+        !leftover.exists(),
+        "opening the SQLite target removed the dead leftover beside it"
+    );
 }

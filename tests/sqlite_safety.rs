@@ -21,14 +21,7 @@ async fn setup() -> Setup {
     let root = dir.path().to_path_buf();
     let src = source_server(&root);
     let bundle = root.join("bundle");
-    zsso::backup_url(
-        &url(&src.join("zato.db")),
-        Some(&src.join("config/repo/secrets.conf")),
-        &bundle,
-        &Silent,
-    )
-    .await
-    .unwrap();
+    back_up_server(&src, &bundle).await;
     let target = root.join("target.db");
     sqlite3(
         &target,

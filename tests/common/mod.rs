@@ -105,6 +105,19 @@ pub fn whole_dump(db: &Path) -> String {
     sqlite3(db, ".dump")
 }
 
+/// Backs up the Zato server at `src` (from [`source_server`]), its zato.db with its
+/// secrets.conf, into the new bundle `bundle`.
+pub async fn back_up_server(src: &Path, bundle: &Path) {
+    zsso::backup_url(
+        &url(&src.join("zato.db")),
+        Some(&src.join("config/repo/secrets.conf")),
+        bundle,
+        &zsso::progress::Silent,
+    )
+    .await
+    .unwrap();
+}
+
 /// The `sqlite://` URL of a path.
 pub fn url(p: &Path) -> String {
     format!("sqlite://{}", p.display())

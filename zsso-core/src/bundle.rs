@@ -400,8 +400,9 @@ impl Bundle {
 
     /// [`Bundle::open`] without reading the dump: its size is checked, its SHA-256 is left to
     /// whoever reads it next, who must check it before acting on what it read.
-    /// [`crate::restore::restore`] does that in the pass that checks every statement, so that
-    /// a restore reads the dump once before the target is touched, not twice.
+    /// [`crate::restore::RestoreSource::check`] does that in the pass that checks every
+    /// statement, so that a restore reads the dump once before the target is touched, not
+    /// twice.
     pub fn open_deferring_dump_hash(dir: &Path) -> Result<Bundle> {
         let meta = fs::metadata(dir).map_err(|e| Error::io("cannot open bundle", dir, e))?;
         if !meta.is_dir() {

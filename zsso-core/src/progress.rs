@@ -64,6 +64,11 @@ impl<'a> Warnings<'a> {
         self.list.push(w);
     }
 
+    /// Keeps warnings that were told to the [`Progress`] already, without telling them again.
+    pub fn keep_told(&mut self, told: impl IntoIterator<Item = String>) {
+        self.list.extend(told);
+    }
+
     /// The warnings, in the order they came.
     pub fn into_vec(self) -> Vec<String> {
         self.list

@@ -3,6 +3,7 @@
 use crate::backend::{CopySource, Dependent, Orphan, Restorer};
 use crate::bundle::Bundle;
 use crate::catalogue::is_sso_table;
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::guard::{self, Kind};
 use crate::progress::{Progress, Warnings};
@@ -19,8 +20,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub enum RestoreSource {
     /// A zsso bundle, checked by [`Bundle::open`], or by [`Bundle::open_deferring_dump_hash`]
-    /// (then [`restore`] checks the dump's SHA-256 as it reads every statement, before the
-    /// target is touched).
+    /// (then [`RestoreSource::check`] checks the dump's SHA-256 as it reads every statement,
+    /// before the target is touched).
     Bundle(Box<Bundle>),
     /// A plain `.sql` dump (such as `sqlite3 zato.db ".dump zato_sso_%"`), which has no
     /// manifest and so no integrity proof.
@@ -28,8 +29,8 @@ pub enum RestoreSource {
 }
 
 impl RestoreSource {
-    /// A directory is opened (and checked, the dump's SHA-256 when [`restore`] reads it) as a
-    /// bundle, a file as a plain dump.
+    /// A directory is opened (and checked, the dump's SHA-256 when [`RestoreSource::check`]
+    /// reads it) as a bundle, a file as a plain dump.
     pub fn open(path: &Path) -> Result<Self> {
         let meta = match fs::metadata(path) {
             Ok(m) => m,
@@ -157,11 +158,11 @@ fn open_dump(path: &Path) -> Result<HashingReader> {
 }
 
 /// Reads the whole dump once, guarding every statement, before anything runs.
-fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
-    let mut r = StatementReader::new(open_dump(path)?, path, restorer.dialect().lexer());
+fn plan(path: &Path, dialect: &dyn Dialect) -> Result<Plan> {
+    let mut r = StatementReader::new(open_dump(path)?, path, dialect.lexer());
     let mut plan = Plan::default();
     while let Some(stmt) = r.next_statement()? {
-        let kind = guard::classify(&stmt, path, restorer.dialect().lexer().syntax)?;
+        let kind = guard::classify(&stmt, path, dialect.lexer().syntax)?;
         let refuse = |reason: String| Error::Dump {
             path: path.to_path_buf(),
             line: stmt.line,
@@ -243,6 +244,161 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
     Ok(plan)
 }
 
+impl RestoreSource {
+    /// Checks the source whole for a target of `dialect`, before any database is opened: the
+    /// result is what [`restore_checked`] restores.
+    ///
+    /// # Behavior
+    /// - A bundle must be of `dialect`, and its secrets.conf must be the one its manifest
+    ///   vouches for and prove its key1 against its own `well_known_data`.
+    /// - Every statement of the dump passes [`guard::classify`], and its tables and row counts
+    ///   must be those of the manifest.
+    /// - The dump's SHA-256 is checked here if [`Bundle::open_deferring_dump_hash`] left it;
+    ///   damage is named as damage, also where it made a statement fail first.
+    /// - Nothing outside the source is read or written; warnings (such as that a plain dump
+    ///   carries no integrity proof) go to `progress` and into the restore's report.
+    pub fn check(
+        &self,
+        dialect: &'static dyn Dialect,
+        progress: &dyn Progress,
+    ) -> Result<CheckedSource<'_>> {
+        let dump = self.dump_path();
+        let mut warnings = Warnings::new(progress);
+        let bundle = match self {
+            RestoreSource::Bundle(b) => Some(b.as_ref()),
+            RestoreSource::PlainSql(_) if dialect.name() != "sqlite" => {
+                return Err(Error::Usage(format!(
+                    "{} is a plain SQL file: zsso restores plain dumps into SQLite only; restore a zsso bundle into a {} database",
+                    dump.display(),
+                    dialect.name()
+                )));
+            }
+            RestoreSource::PlainSql(_) => {
+                warnings.add(
+                    format!(
+                        "{} is a plain SQL dump: it has no manifest, so there is no integrity proof; it is checked against its own row counts only",
+                        dump.display()
+                    ),
+                );
+                None
+            }
+        };
+        if let Some(b) = bundle
+            && b.manifest.source.dialect != dialect.name()
+        {
+            return Err(Error::Usage(format!(
+                "the bundle holds a {} dump and the target is {}: convert it first (zsso::cross; `zsso restore` does it)",
+                b.manifest.source.dialect,
+                dialect.name()
+            )));
+        }
+        // The bundle's secrets.conf must prove itself before anything changes.
+        let mut bundle_secrets: Option<SecretsConf> = None;
+        if let Some(p) = bundle.and_then(Bundle::secrets_path) {
+            progress.step("checking the bundle's secrets.conf");
+            let s = SecretsConf::read(&p)?;
+            // The bytes installed later are these: they must be the ones the manifest vouches for.
+            let entry = bundle.and_then(|b| b.manifest.file(crate::bundle::SECRETS_FILE));
+            if entry.is_some_and(|e| e.sha256 != sha256_hex(s.raw())) {
+                return Err(Error::bundle(&p, "changed while it was being read"));
+            }
+            let key = s.key1()?;
+            s.prove_well_known(&key)?;
+            if let Some(info) = bundle.and_then(|b| b.manifest.secrets.as_ref())
+                && info.key1_fingerprint != key.fingerprint()
+            {
+                return Err(Error::bundle(
+                    &p,
+                    "key1 differs from the one the manifest records",
+                ));
+            }
+            bundle_secrets = Some(s);
+        }
+        progress.step(&format!("checking every statement of {}", dump.display()));
+        let plan = match (plan(&dump, dialect), bundle) {
+            // A dump whose hash was left to this pass: damage is named as damage, even where it
+            // made a statement fail first.
+            (Err(e), Some(b)) if !b.dump_hash_checked() => {
+                b.check_dump_sha256(&crate::bundle::sha256_file(&dump)?)?;
+                return Err(e);
+            }
+            (plan, _) => plan?,
+        };
+        if let Some(b) = bundle {
+            if !b.dump_hash_checked() {
+                b.check_dump_sha256(&plan.sha256)?;
+            }
+            let entry = b.manifest.file(crate::bundle::DUMP_FILE);
+            if entry.is_some_and(|e| e.sha256 != plan.sha256 || e.size != plan.bytes) {
+                return Err(Error::bundle(&dump, "changed while it was being read"));
+            }
+            for (t, rows) in &plan.tables {
+                match b.manifest.table(t) {
+                    Some(s) if s.rows == *rows => {}
+                    Some(s) => {
+                        return Err(Error::bundle(
+                            &dump,
+                            format!("inserts {rows} rows into {t}, the manifest says {}", s.rows),
+                        ));
+                    }
+                    None => {
+                        return Err(Error::bundle(
+                            &dump,
+                            format!("creates {t}, which the manifest does not list"),
+                        ));
+                    }
+                }
+            }
+            for s in &b.manifest.tables {
+                if !plan
+                    .tables
+                    .iter()
+                    .any(|(t, _)| t.eq_ignore_ascii_case(&s.name))
+                {
+                    return Err(Error::bundle(
+                        &dump,
+                        format!("does not create {}, which the manifest lists", s.name),
+                    ));
+                }
+            }
+        }
+        Ok(CheckedSource {
+            source: self,
+            dialect,
+            plan,
+            secrets: bundle_secrets,
+            warnings: warnings.into_vec(),
+        })
+    }
+}
+
+/// A source that [`RestoreSource::check`] found whole, for one target dialect.
+pub struct CheckedSource<'a> {
+    source: &'a RestoreSource,
+    dialect: &'static dyn Dialect,
+    plan: Plan,
+    secrets: Option<SecretsConf>,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for CheckedSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedSource")
+            .field("dump", &self.source.dump_path())
+            .field("dialect", &self.dialect.name())
+            .field("tables", &self.plan.tables)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
+}
+
+impl CheckedSource<'_> {
+    /// The tables the dump creates, in its order, with the rows it inserts into each.
+    pub fn tables(&self) -> &[(String, u64)] {
+        &self.plan.tables
+    }
+}
+
 /// Restores a bundle or a plain dump into the database behind `restorer`; with `secrets_to`,
 /// installs the bundle's secrets.conf there afterwards.
 ///
@@ -258,8 +414,25 @@ fn plan(path: &Path, restorer: &dyn Restorer) -> Result<Plan> {
 ///   re-digested (against the manifest, or against the dump's own row counts for a plain
 ///   dump), the foreign keys are checked, and with a key every encrypted value is decrypted.
 ///   Any failure rolls back: the target is as it was.
+/// - The source is checked by [`RestoreSource::check`] first, with `restorer` already open;
+///   calling that check and then [`restore_checked`], opening the restorer in between (as the
+///   `zsso` facade's `restore_at` does), leaves a target unread by a source that is refused.
 pub async fn restore(
     source: &RestoreSource,
+    restorer: &mut dyn Restorer,
+    secrets_to: Option<&Path>,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let checked = source.check(restorer.dialect(), progress)?;
+    restore_checked(&checked, restorer, secrets_to, options, progress).await
+}
+
+/// Restores a source that [`RestoreSource::check`] found whole into the database behind
+/// `restorer`, which must be of the dialect it was checked for; with `secrets_to`, installs the
+/// bundle's secrets.conf there afterwards, as [`restore`] describes.
+pub async fn restore_checked(
+    checked: &CheckedSource<'_>,
     restorer: &mut dyn Restorer,
     secrets_to: Option<&Path>,
     options: &RestoreOptions,
@@ -271,58 +444,23 @@ pub async fn restore(
             restorer.describe()
         )));
     }
-    let dump = source.dump_path();
-    let mut warnings = Warnings::new(progress);
-    let bundle = match source {
-        RestoreSource::Bundle(b) => Some(b.as_ref()),
-        RestoreSource::PlainSql(_) if restorer.dialect().name() != "sqlite" => {
-            return Err(Error::Usage(format!(
-                "{} is a plain SQL file: zsso restores plain dumps into SQLite only; restore a zsso bundle into {}",
-                dump.display(),
-                restorer.describe()
-            )));
-        }
-        RestoreSource::PlainSql(_) => {
-            warnings.add(
-                format!(
-                    "{} is a plain SQL dump: it has no manifest, so there is no integrity proof; it is checked against its own row counts only",
-                    dump.display()
-                ),
-            );
-            None
-        }
-    };
-    if let Some(b) = bundle
-        && b.manifest.source.dialect != restorer.dialect().name()
-    {
+    if checked.dialect.name() != restorer.dialect().name() {
         return Err(Error::Usage(format!(
-            "the bundle holds a {} dump and the target is {}: convert it first (zsso::cross; `zsso restore` does it)",
-            b.manifest.source.dialect,
+            "the source was checked for a {} target and {} is {}",
+            checked.dialect.name(),
+            restorer.describe(),
             restorer.dialect().name()
         )));
     }
-    // The bundle's secrets.conf must prove itself before anything changes.
-    let mut bundle_secrets: Option<SecretsConf> = None;
-    if let Some(p) = bundle.and_then(Bundle::secrets_path) {
-        progress.step("checking the bundle's secrets.conf");
-        let s = SecretsConf::read(&p)?;
-        // The bytes installed later are these: they must be the ones the manifest vouches for.
-        let entry = bundle.and_then(|b| b.manifest.file(crate::bundle::SECRETS_FILE));
-        if entry.is_some_and(|e| e.sha256 != sha256_hex(s.raw())) {
-            return Err(Error::bundle(&p, "changed while it was being read"));
-        }
-        let key = s.key1()?;
-        s.prove_well_known(&key)?;
-        if let Some(info) = bundle.and_then(|b| b.manifest.secrets.as_ref())
-            && info.key1_fingerprint != key.fingerprint()
-        {
-            return Err(Error::bundle(
-                &p,
-                "key1 differs from the one the manifest records",
-            ));
-        }
-        bundle_secrets = Some(s);
-    }
+    let dump = checked.source.dump_path();
+    let bundle = match checked.source {
+        RestoreSource::Bundle(b) => Some(b.as_ref()),
+        RestoreSource::PlainSql(_) => None,
+    };
+    let plan = &checked.plan;
+    let bundle_secrets = checked.secrets.as_ref();
+    let mut warnings = Warnings::new(progress);
+    warnings.keep_told(checked.warnings.iter().cloned());
     if secrets_to.is_none() && bundle_secrets.is_some() {
         warnings.add(
             "the bundle's secrets.conf is not installed anywhere (no destination given): the restored passwords and encrypted values need its key1",
@@ -337,54 +475,6 @@ pub async fn restore(
                 dest.display()
             ),
         );
-    }
-    progress.step(&format!("checking every statement of {}", dump.display()));
-    let plan = match (plan(&dump, restorer), bundle) {
-        // A dump whose hash was left to this pass: damage is named as damage, even where it
-        // made a statement fail first.
-        (Err(e), Some(b)) if !b.dump_hash_checked() => {
-            b.check_dump_sha256(&crate::bundle::sha256_file(&dump)?)?;
-            return Err(e);
-        }
-        (plan, _) => plan?,
-    };
-    if let Some(b) = bundle {
-        if !b.dump_hash_checked() {
-            b.check_dump_sha256(&plan.sha256)?;
-        }
-        let entry = b.manifest.file(crate::bundle::DUMP_FILE);
-        if entry.is_some_and(|e| e.sha256 != plan.sha256 || e.size != plan.bytes) {
-            return Err(Error::bundle(&dump, "changed while it was being read"));
-        }
-        for (t, rows) in &plan.tables {
-            match b.manifest.table(t) {
-                Some(s) if s.rows == *rows => {}
-                Some(s) => {
-                    return Err(Error::bundle(
-                        &dump,
-                        format!("inserts {rows} rows into {t}, the manifest says {}", s.rows),
-                    ));
-                }
-                None => {
-                    return Err(Error::bundle(
-                        &dump,
-                        format!("creates {t}, which the manifest does not list"),
-                    ));
-                }
-            }
-        }
-        for s in &b.manifest.tables {
-            if !plan
-                .tables
-                .iter()
-                .any(|(t, _)| t.eq_ignore_ascii_case(&s.name))
-            {
-                return Err(Error::bundle(
-                    &dump,
-                    format!("does not create {}, which the manifest lists", s.name),
-                ));
-            }
-        }
     }
     let set: Vec<String> = plan.tables.iter().map(|(t, _)| t.clone()).collect();
     progress.step(&format!("checking {}", restorer.describe()));
@@ -483,7 +573,7 @@ pub async fn restore(
             });
         }
     }
-    let key = bundle_secrets.as_ref().map(SecretsConf::key1).transpose()?;
+    let key = bundle_secrets.map(SecretsConf::key1).transpose()?;
     restorer.leave_out_foreign_keys(&options.leave_out_fks);
     crate::fault::point("restore.checked")?;
     restorer.begin(&set).await?;
@@ -512,7 +602,7 @@ pub async fn restore(
         let checked = load_and_check(
             restorer,
             &dump,
-            &plan,
+            plan,
             &existing,
             options,
             &late,
@@ -525,7 +615,7 @@ pub async fn restore(
         .await?;
         crate::fault::point("restore.checked_load")?;
         // Everything about the new secrets.conf that can fail happens before the commit.
-        let prepared = match (secrets_to, &bundle_secrets) {
+        let prepared = match (secrets_to, bundle_secrets) {
             (Some(dest), Some(s)) => Some(secrets::prepare_install(dest, s.raw())?),
             _ => None,
         };
