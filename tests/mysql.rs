@@ -221,7 +221,8 @@ async fn every_kind_of_value_mysql_holds_round_trips() {
            X'00010000', X'5c27', X'00ff', '{{\"a\": [1, 2.50]}}', 'b c', 'x,y', 'caf\u{e9}'),
           (9223372036854775807, NULL, '', '', 5e-324, -0.0, 0, -1, 0, b'0', '0000-00-00 00:00:00', '0000-00-00 00:00:00.000000', NULL, '0000-00-00', '00:00:00', 2155, '', '', '', 'null', 'a', '', ''),
           (0, 'null', 'null', NULL, 1.7976931348623157e308, 3.4028235e38, -0.0000000001, 127, 1, NULL, '9999-12-31 23:59:59', '1000-01-01 00:00:00.999999', '1970-01-01 00:00:01', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-          (1, '{long}', '{long}', NULL, -1.5e-300, 1.17549435e-38, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
+          (1, '{long}', '{long}', NULL, -1.5e-300, 1.17549435e-38, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2024-00-15 10:00:00', '0000-00-00 00:00:00.000001', '2038-01-19 03:14:07.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
     ));
     let tmp = tempfile::tempdir().unwrap();
     let bundle = tmp.path().join("b");

@@ -9,7 +9,7 @@ use zsso_core::backend::RowSink;
 use zsso_core::catalogue::is_sso_table;
 use zsso_core::dialect::Dialect;
 use zsso_core::schema::{Column, ForeignKey, Index, Table};
-use zsso_core::value::{Value, six_digits};
+use zsso_core::value::Value;
 use zsso_core::{Error, Result};
 
 /// How a column is read into a neutral [`Value`].
@@ -268,6 +268,47 @@ pub(crate) async fn sso_tables(conn: &mut MySqlConnection, database: &str) -> Re
 
 /// Puts `bytes` into `slot` as text or a blob, in the buffer the slot already has when it
 /// holds one of that kind.
+/// A `DATETIME` or `TIMESTAMP` as the binary protocol sends it, written as
+/// `YYYY-MM-DD HH:MM:SS.ffffff` (the text `CAST(... AS CHAR)` prints, with six fractional
+/// digits, as [`zsso_core::value::six_digits`] pads it); `None` for any other shape. The value
+/// is a length byte (0, 4, 7 or 11), then as far as the length goes the year (2 bytes,
+/// little-endian), month, day, hour, minute, second and microseconds (4 bytes,
+/// little-endian); what is left out is zero (a zero date has none). The fields are the
+/// server's own, unchecked: a month or day of zero and a day past the month's end, which
+/// InnoDB holds under some `sql_mode`s, come as they are.
+fn binary_datetime(b: &[u8]) -> Option<Vec<u8>> {
+    let (&len, v) = b.split_first()?;
+    if v.len() != usize::from(len) || !matches!(len, 0 | 4 | 7 | 11) {
+        return None;
+    }
+    let at = |i: usize| v.get(i).copied().map_or(0, u32::from);
+    let year = at(0) | (at(1) << 8);
+    let micros = at(7) | (at(8) << 8) | (at(9) << 16) | (at(10) << 24);
+    if year > 9999 || micros > 999_999 {
+        return None;
+    }
+    let fields = [
+        (year, 4),
+        (at(2), 2),
+        (at(3), 2),
+        (at(4), 2),
+        (at(5), 2),
+        (at(6), 2),
+        (micros, 6),
+    ];
+    let mut out = Vec::with_capacity(26);
+    for (i, (n, digits)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            // What comes before each field after the year.
+            out.push(b" -- ::."[i]);
+        }
+        for d in (0..digits).rev() {
+            out.push(b'0' + (n / 10u32.pow(d) % 10) as u8);
+        }
+    }
+    Some(out)
+}
+
 fn refill(slot: &mut Value, bytes: &[u8], text: bool) {
     match slot {
         Value::Text(buf) if text => {
@@ -296,7 +337,7 @@ pub(crate) async fn stream_rows(
         .column_names()
         .zip(kinds)
         .map(|(c, k)| match k {
-            Kind::Timestamp | Kind::AsText => format!("CAST({} AS CHAR)", q(c)),
+            Kind::AsText => format!("CAST({} AS CHAR)", q(c)),
             _ => q(c),
         })
         .collect();
@@ -331,8 +372,19 @@ pub(crate) async fn stream_rows(
                 Kind::F64 => row
                     .try_get_unchecked::<Option<f64>, _>(i)
                     .map(|v| *slot = v.map_or(Value::Null, Value::Real)),
-                Kind::Timestamp => bytes().map(|v| {
-                    *slot = v.map_or(Value::Null, |b| Value::Text(six_digits(b)));
+                Kind::Timestamp => row.try_get_raw(i).and_then(|raw| {
+                    // Decoded as bytes, not as an `Option`: sqlx takes a zero date for NULL
+                    // there, and only a NULL has no bytes.
+                    *slot = match <&[u8] as sqlx::Decode<'_, sqlx::MySql>>::decode(raw) {
+                        Ok(b) => Value::Text(binary_datetime(b).ok_or_else(|| {
+                            sqlx::Error::Decode(
+                                format!("{} bytes that are not a binary DATETIME", b.len()).into(),
+                            )
+                        })?),
+                        Err(e) if e.is::<sqlx::error::UnexpectedNullError>() => Value::Null,
+                        Err(e) => return Err(sqlx::Error::Decode(e)),
+                    };
+                    Ok(())
                 }),
                 Kind::AsText | Kind::Text => bytes().map(|v| match v {
                     Some(b) => refill(slot, b, true),
@@ -348,4 +400,32 @@ pub(crate) async fn stream_rows(
         sink.row(&values)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::binary_datetime;
+
+    #[test]
+    fn binary_datetimes_read_as_the_server_prints_them_with_six_digits() {
+        let text = |b: &[u8]| binary_datetime(b).map(|v| String::from_utf8(v).unwrap());
+        let t = text(&[11, 0xe8, 0x07, 3, 15, 15, 10, 25, 0x40, 0xe2, 0x01, 0]);
+        assert_eq!(t.as_deref(), Some("2024-03-15 15:10:25.123456"));
+        let t = text(&[7, 0xe8, 0x07, 12, 31, 23, 59, 59]);
+        assert_eq!(t.as_deref(), Some("2024-12-31 23:59:59.000000"));
+        let t = text(&[4, 0xe7, 0x03, 1, 2]);
+        assert_eq!(t.as_deref(), Some("0999-01-02 00:00:00.000000"));
+        assert_eq!(text(&[0]).as_deref(), Some("0000-00-00 00:00:00.000000"));
+        let t = text(&[11, 0x0f, 0x27, 12, 31, 23, 59, 59, 0x3f, 0x42, 0x0f, 0]);
+        assert_eq!(t.as_deref(), Some("9999-12-31 23:59:59.999999"));
+        // Lengths the protocol does not have, a length that is not the value's, microseconds
+        // past a second.
+        assert_eq!(text(&[]), None);
+        assert_eq!(text(&[5, 0xe8, 0x07, 3, 15, 1]), None);
+        assert_eq!(text(&[7, 0xe8, 0x07, 3, 15, 15, 10]), None);
+        assert_eq!(
+            text(&[11, 0xe8, 0x07, 3, 15, 15, 10, 25, 0x40, 0x42, 0x0f, 0]),
+            None
+        );
+    }
 }
