@@ -222,13 +222,32 @@ async fn every_kind_of_value_mysql_holds_round_trips() {
           (9223372036854775807, NULL, '', '', 5e-324, -0.0, 0, -1, 0, b'0', '0000-00-00 00:00:00', '0000-00-00 00:00:00.000000', NULL, '0000-00-00', '00:00:00', 2155, '', '', '', 'null', 'a', '', ''),
           (0, 'null', 'null', NULL, 1.7976931348623157e308, 3.4028235e38, -0.0000000001, 127, 1, NULL, '9999-12-31 23:59:59', '1000-01-01 00:00:00.999999', '1970-01-01 00:00:01', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
           (1, '{long}', '{long}', NULL, -1.5e-300, 1.17549435e-38, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2024-00-15 10:00:00', '0000-00-00 00:00:00.000001', '2038-01-19 03:14:07.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2024-00-15 10:00:00', '0000-00-00 00:00:00.000001', '2038-01-19 08:44:07.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
     ));
     let tmp = tempfile::tempdir().unwrap();
     let bundle = tmp.path().join("b");
     zsso::backup_url(&src.url, None, &bundle, &Silent)
         .await
         .unwrap();
+    // Each DATETIME and TIMESTAMP is in the dump as the server prints it in UTC, with six
+    // fractional digits: the text that the digests of bundles of earlier versions cover.
+    let printed = src.sql(
+        "SET time_zone = '+00:00'; SELECT CAST(dt AS CHAR), CAST(dt6 AS CHAR), CAST(ts AS CHAR) FROM zato_sso_kinds ORDER BY Id",
+    );
+    let mut expected = std::collections::BTreeMap::<String, usize>::new();
+    for v in printed
+        .split(['\t', '\n'])
+        .filter(|v| !v.is_empty() && *v != "NULL")
+    {
+        let six = String::from_utf8(zsso::value::six_digits(v.as_bytes())).unwrap();
+        *expected.entry(format!("'{six}'")).or_default() += 1;
+    }
+    assert_eq!(expected.values().sum::<usize>(), 11, "{printed}");
+    assert!(expected.contains_key("'0000-00-00 00:00:00.000001'"));
+    let dump = std::fs::read_to_string(bundle.join("zato-sso-backup.sql")).unwrap();
+    for (literal, n) in &expected {
+        assert_eq!(dump.matches(literal.as_str()).count(), *n, "{literal}");
+    }
     restore(&bundle, &dst).await.unwrap();
     same_state(&src, &dst);
     // TIMESTAMP is the same instant in any session time zone; doubles keep their bits.

@@ -424,6 +424,7 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    refuse_unless_atomic(restorer)?;
     let checked = source.check(restorer.dialect(), progress)?;
     restore_checked(&checked, restorer, secrets_to, options, progress).await
 }
@@ -438,12 +439,7 @@ pub async fn restore_checked(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
-    if !restorer.capabilities().atomic_restore {
-        return Err(Error::Usage(format!(
-            "{}: this backend cannot restore all or nothing, and zsso does not restore otherwise",
-            restorer.describe()
-        )));
-    }
+    refuse_unless_atomic(restorer)?;
     if checked.dialect.name() != restorer.dialect().name() {
         return Err(Error::Usage(format!(
             "the source was checked for a {} target and {} is {}",
@@ -661,6 +657,17 @@ pub async fn restore_checked(
         warnings: warnings.into_vec(),
         conversion: None,
     })
+}
+
+/// Refuses a backend that cannot restore all or nothing.
+fn refuse_unless_atomic(restorer: &dyn Restorer) -> Result<()> {
+    if restorer.capabilities().atomic_restore {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{}: this backend cannot restore all or nothing, and zsso does not restore otherwise",
+        restorer.describe()
+    )))
 }
 
 /// Rolls the restore back after `e`, which happened after `ran` statements: the error that

@@ -266,8 +266,6 @@ pub(crate) async fn sso_tables(conn: &mut MySqlConnection, database: &str) -> Re
     Ok(out)
 }
 
-/// Puts `bytes` into `slot` as text or a blob, in the buffer the slot already has when it
-/// holds one of that kind.
 /// A `DATETIME` or `TIMESTAMP` as the binary protocol sends it, written as
 /// `YYYY-MM-DD HH:MM:SS.ffffff` (the text `CAST(... AS CHAR)` prints, with six fractional
 /// digits, as [`zsso_core::value::six_digits`] pads it); `None` for any other shape. The value
@@ -309,6 +307,8 @@ fn binary_datetime(b: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Puts `bytes` into `slot` as text or a blob, in the buffer the slot already has when it
+/// holds one of that kind.
 fn refill(slot: &mut Value, bytes: &[u8], text: bool) {
     match slot {
         Value::Text(buf) if text => {
