@@ -266,24 +266,27 @@ pub(crate) async fn sso_tables(conn: &mut MySqlConnection, database: &str) -> Re
     Ok(out)
 }
 
-/// A `DATETIME` or `TIMESTAMP` as the binary protocol sends it, written as
-/// `YYYY-MM-DD HH:MM:SS.ffffff` (the text `CAST(... AS CHAR)` prints, with six fractional
-/// digits, as [`zsso_core::value::six_digits`] pads it); `None` for any other shape. The value
-/// is a length byte (0, 4, 7 or 11), then as far as the length goes the year (2 bytes,
-/// little-endian), month, day, hour, minute, second and microseconds (4 bytes,
-/// little-endian); what is left out is zero (a zero date has none). The fields are the
-/// server's own, unchecked: a month or day of zero and a day past the month's end, which
-/// InnoDB holds under some `sql_mode`s, come as they are.
-fn binary_datetime(b: &[u8]) -> Option<Vec<u8>> {
-    let (&len, v) = b.split_first()?;
+/// Writes a `DATETIME` or `TIMESTAMP` as the binary protocol sends it into `out` (emptied
+/// first) as `YYYY-MM-DD HH:MM:SS.ffffff`: the text `CAST(... AS CHAR)` prints, with six
+/// fractional digits, as [`zsso_core::value::six_digits`] pads it. False, with `out` left
+/// empty, for any other shape. The value is a length byte (0, 4, 7 or 11), then as far as the
+/// length goes the year (2 bytes, little-endian), month, day, hour, minute, second and
+/// microseconds (4 bytes, little-endian); what is left out is zero (a zero date has none).
+/// The fields are the server's own, unchecked: a month or day of zero and a day past the
+/// month's end, which InnoDB holds under some `sql_mode`s, come as they are.
+fn binary_datetime(b: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let Some((&len, v)) = b.split_first() else {
+        return false;
+    };
     if v.len() != usize::from(len) || !matches!(len, 0 | 4 | 7 | 11) {
-        return None;
+        return false;
     }
     let at = |i: usize| v.get(i).copied().map_or(0, u32::from);
     let year = at(0) | (at(1) << 8);
     let micros = at(7) | (at(8) << 8) | (at(9) << 16) | (at(10) << 24);
     if year > 9999 || micros > 999_999 {
-        return None;
+        return false;
     }
     let fields = [
         (year, 4),
@@ -294,7 +297,6 @@ fn binary_datetime(b: &[u8]) -> Option<Vec<u8>> {
         (at(6), 2),
         (micros, 6),
     ];
-    let mut out = Vec::with_capacity(26);
     for (i, (n, digits)) in fields.into_iter().enumerate() {
         if i > 0 {
             // What comes before each field after the year.
@@ -304,7 +306,7 @@ fn binary_datetime(b: &[u8]) -> Option<Vec<u8>> {
             out.push(b'0' + (n / 10u32.pow(d) % 10) as u8);
         }
     }
-    Some(out)
+    true
 }
 
 /// Puts `bytes` into `slot` as text or a blob, in the buffer the slot already has when it
@@ -375,15 +377,24 @@ pub(crate) async fn stream_rows(
                 Kind::Timestamp => row.try_get_raw(i).and_then(|raw| {
                     // Decoded as bytes, not as an `Option`: sqlx takes a zero date for NULL
                     // there, and only a NULL has no bytes.
-                    *slot = match <&[u8] as sqlx::Decode<'_, sqlx::MySql>>::decode(raw) {
-                        Ok(b) => Value::Text(binary_datetime(b).ok_or_else(|| {
-                            sqlx::Error::Decode(
-                                format!("{} bytes that are not a binary DATETIME", b.len()).into(),
-                            )
-                        })?),
-                        Err(e) if e.is::<sqlx::error::UnexpectedNullError>() => Value::Null,
+                    match <&[u8] as sqlx::Decode<'_, sqlx::MySql>>::decode(raw) {
+                        // Into the text buffer the slot holds from the row before, if any.
+                        Ok(b) => {
+                            if !matches!(slot, Value::Text(_)) {
+                                *slot = Value::Text(Vec::with_capacity(26));
+                            }
+                            if let Value::Text(buf) = slot
+                                && !binary_datetime(b, buf)
+                            {
+                                return Err(sqlx::Error::Decode(
+                                    format!("{} bytes that are not a binary DATETIME", b.len())
+                                        .into(),
+                                ));
+                            }
+                        }
+                        Err(e) if e.is::<sqlx::error::UnexpectedNullError>() => *slot = Value::Null,
                         Err(e) => return Err(sqlx::Error::Decode(e)),
-                    };
+                    }
                     Ok(())
                 }),
                 Kind::AsText | Kind::Text => bytes().map(|v| match v {
@@ -408,7 +419,13 @@ mod tests {
 
     #[test]
     fn binary_datetimes_read_as_the_server_prints_them_with_six_digits() {
-        let text = |b: &[u8]| binary_datetime(b).map(|v| String::from_utf8(v).unwrap());
+        let text = |b: &[u8]| {
+            // A buffer that held a longer value before: it is emptied first.
+            let mut out = b"left from the row before, longer than a datetime".to_vec();
+            let ok = binary_datetime(b, &mut out);
+            assert_eq!(ok, !out.is_empty(), "{b:?}");
+            ok.then(|| String::from_utf8(out).unwrap())
+        };
         let t = text(&[11, 0xe8, 0x07, 3, 15, 15, 10, 25, 0x40, 0xe2, 0x01, 0]);
         assert_eq!(t.as_deref(), Some("2024-03-15 15:10:25.123456"));
         let t = text(&[7, 0xe8, 0x07, 12, 31, 23, 59, 59]);
