@@ -6,7 +6,7 @@
 mod common;
 
 use common::pg::{PgDb, fixture_dir};
-use common::{forge_dump, same_text};
+use common::{copy_dir, forge_dump, same_text};
 use std::path::{Path, PathBuf};
 use zsso::progress::Silent;
 use zsso::restore::RestoreOptions;
@@ -271,6 +271,70 @@ async fn every_kind_of_value_postgresql_holds_round_trips() {
         dst.sql(bits),
         "floats keep their bits, -0 and NaN included"
     );
+    src.drop_now();
+    dst.drop_now();
+}
+
+#[tokio::test]
+async fn values_sent_as_binary_copy_come_back_as_postgresql_prints_them() {
+    let test = "binary_copy";
+    let Some(src) = PgDb::create(test, "bin_src") else {
+        return;
+    };
+    let Some(dst) = PgDb::create(test, "bin_dst") else {
+        return;
+    };
+    // Only types that a bundle's restore sends in binary, at their limits.
+    let long = "\u{e9}\\\t\u{1F984}".repeat(30_000);
+    src.sql(&format!(
+        r#"CREATE TABLE zato_sso_bin (
+            "Id" bigint PRIMARY KEY, i integer, s smallint, b boolean, t text, v varchar(8),
+            ts timestamp, ts0 timestamp(0));
+         INSERT INTO zato_sso_bin VALUES
+          (-9223372036854775808, -2147483648, -32768, true, E'tab\there\nLF\r\nCR\\back\u0001\u00e9\U0001F984',
+           'ab   ', '4714-11-24 00:00:00 BC', '0001-01-01 00:00:00 BC'),
+          (9223372036854775807, 2147483647, 32767, false, '', '', '294276-12-31 23:59:59.999999',
+           '10000-01-01 00:00:00'),
+          (0, NULL, NULL, NULL, '\N', NULL, 'infinity', '-infinity'),
+          (1, 0, 0, NULL, '{long}', 'x', '2024-02-29 23:59:59.999999', '1999-12-31 23:59:59'),
+          (2, -1, -1, true, ' ', '\', '1970-01-01 00:00:00.5', '2000-01-01 00:00:00'),
+          (3, 7, 7, false, 'a', 'b', '0044-03-15 12:00:00.000001 BC', '2000-02-29 12:00:00'),
+          (4, NULL, NULL, NULL, NULL, NULL, '1999-12-31 23:59:59.999999', NULL),
+          (5, NULL, NULL, NULL, NULL, NULL, '2000-01-01 00:00:00.000001', NULL);"#
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("b");
+    zsso::backup_url(&src.url, None, &bundle, &Silent)
+        .await
+        .unwrap();
+    restore(&bundle, &dst).await.unwrap();
+    let show = "SELECT string_agg(k::text, E'\\n' ORDER BY \"Id\") FROM zato_sso_bin k";
+    let before = src.sql(show);
+    assert!(before.contains("294276-12-31 23:59:59.999999"), "{before}");
+    assert_eq!(before, dst.sql(show));
+    let micros =
+        "SELECT string_agg(timestamp_send(ts)::text, ',' ORDER BY \"Id\") FROM zato_sso_bin";
+    assert_eq!(src.sql(micros), dst.sql(micros));
+    same_state(&src, &dst);
+
+    // The binary path reads timestamps only as PostgreSQL prints them: a bundle whose dump
+    // holds another spelling of a value (which PostgreSQL's text input would read) is
+    // refused, naming the row and column, and the target keeps what it had.
+    let forged = tmp.path().join("forged");
+    copy_dir(&bundle, &forged);
+    forge_dump(&forged, |d| {
+        d.replacen(
+            "2024-02-29 23:59:59.999999",
+            "2024-02-29T23:59:59.999999",
+            1,
+        )
+    });
+    let e = zsso::error::chain(&restore(&forged, &dst).await.unwrap_err());
+    assert!(
+        e.contains("table zato_sso_bin: row 4 of its COPY data, column ts: a value of 26 bytes that is not a timestamp as PostgreSQL prints one"),
+        "{e}"
+    );
+    assert_eq!(before, dst.sql(show));
     src.drop_now();
     dst.drop_now();
 }

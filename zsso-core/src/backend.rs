@@ -89,6 +89,23 @@ pub trait RowBatches: Send {
     fn next_batch(&mut self, out: &mut Vec<Vec<Value>>) -> Result<bool>;
 }
 
+/// One `COPY ... FROM stdin` statement of the dump, as the guard read it.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyIn<'a> {
+    /// The statement to run, `COPY "table" ("column", ...) FROM stdin`, built from what the
+    /// guard read.
+    pub sql: &'a str,
+    /// The table the rows go into.
+    pub table: &'a str,
+    /// Its columns, in the order of each line's fields.
+    pub columns: &'a [String],
+    /// True when the rows, once loaded, are compared before the commit with the manifest's
+    /// digests of the rows that were backed up: a backend may then send them to the database
+    /// in a form of its own (PostgreSQL's binary COPY), since a value that came out different
+    /// fails that comparison and rolls the restore back.
+    pub verified: bool,
+}
+
 /// The data of one `COPY ... FROM stdin` statement, read from the dump a chunk at a time.
 pub trait CopySource: Send {
     /// The next chunk of whole lines, or `None` after the last one.
@@ -219,8 +236,8 @@ pub trait Restorer: Send {
 
     /// Runs a `COPY ... FROM stdin` statement of the dump, which the guard let through,
     /// feeding it `data`; returns the rows the database took.
-    async fn copy_in(&mut self, sql: &str, data: &mut dyn CopySource) -> Result<u64> {
-        let _ = (sql, data);
+    async fn copy_in(&mut self, copy: &CopyIn<'_>, data: &mut dyn CopySource) -> Result<u64> {
+        let _ = (copy, data);
         Err(crate::Error::Usage(format!(
             "{} does not take COPY data",
             self.describe()

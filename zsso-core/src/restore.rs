@@ -1,6 +1,6 @@
 //! The restore algorithm: check everything, then load in one transaction, re-digest, commit.
 
-use crate::backend::{CopySource, Dependent, Orphan, Restorer};
+use crate::backend::{CopyIn, CopySource, Dependent, Orphan, Restorer};
 use crate::bundle::Bundle;
 use crate::catalogue::is_sso_table;
 use crate::dialect::Dialect;
@@ -1146,10 +1146,16 @@ async fn load_and_check(
                 bytes: 0,
                 total_rows: data.total_rows,
             });
-            let took = restorer
-                .copy_in(&copy_sql, &mut data)
-                .await
-                .map_err(at_line)?;
+            // A bundle's every table is re-digested against its manifest before the commit
+            // (the check refused one whose manifest leaves a table out); a plain dump's only
+            // recounted.
+            let copy = CopyIn {
+                sql: &copy_sql,
+                table,
+                columns: names,
+                verified: bundle.is_some(),
+            };
+            let took = restorer.copy_in(&copy, &mut data).await.map_err(at_line)?;
             let rows = data.rows;
             if took != rows {
                 return Err(at_line(Error::Mismatch {

@@ -58,8 +58,8 @@ impl Kind {
     }
 }
 
-/// Undoes the escapes of one field (not `\N`, which is NULL).
-fn unescape(field: &[u8], out: &mut Vec<u8>) {
+/// Undoes the escapes of one field (not `\N`, which is NULL), as PostgreSQL's COPY does.
+pub(crate) fn unescape(field: &[u8], out: &mut Vec<u8>) {
     out.clear();
     let mut i = 0;
     // The runs between backslashes are copied whole; most fields have none.

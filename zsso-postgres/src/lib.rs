@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod conn;
+mod copybin;
 pub mod copytext;
 pub mod dialect;
 mod dump;

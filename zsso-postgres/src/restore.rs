@@ -1,13 +1,14 @@
 //! Restoring into a PostgreSQL schema: one connection, one transaction, DDL included.
 
 use crate::conn::PgLocation;
+use crate::copybin;
 use crate::dialect::POSTGRES;
 use crate::dump::{CAPABILITIES, kinds_of, orphans, stream_rows};
 use crate::error::db;
 use crate::introspect::{self, PgTable};
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, Row};
-use zsso_core::backend::{Capabilities, CopySource, Dependent, Orphan, Restorer, RowSink};
+use zsso_core::backend::{Capabilities, CopyIn, CopySource, Dependent, Orphan, Restorer, RowSink};
 use zsso_core::dialect::Dialect;
 use zsso_core::schema::{ForeignKey, Sequence, Table};
 use zsso_core::{Error, Result};
@@ -53,6 +54,33 @@ impl PgRestorer {
             .await
             .map_err(|e| db(what.to_string(), e))?;
         Ok(())
+    }
+
+    /// How each of `columns` of `table` is sent in binary COPY, or `None` if one of them
+    /// has a type zsso sends only as text.
+    async fn binary_kinds(
+        &mut self,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Option<Vec<copybin::BinKind>>> {
+        let types: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT a.attname::text, a.atttypid::int8 FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+        )
+        .bind(self.location.schema())
+        .bind(table)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| db(format!("reading the column types of {table}"), e))?;
+        Ok(columns
+            .iter()
+            .map(|c| {
+                let (_, oid) = types.iter().find(|(n, _)| n == c)?;
+                copybin::BinKind::of_type(u32::try_from(*oid).ok()?)
+            })
+            .collect())
     }
 
     fn sql_name_of(&self, d: &Dependent) -> Result<String> {
@@ -195,28 +223,69 @@ impl Restorer for PgRestorer {
         Ok(())
     }
 
-    async fn copy_in(&mut self, sql: &str, data: &mut dyn CopySource) -> Result<u64> {
-        let mut copy = self
+    async fn copy_in(&mut self, copy: &CopyIn<'_>, data: &mut dyn CopySource) -> Result<u64> {
+        let binary = if copy.verified {
+            self.binary_kinds(copy.table, copy.columns).await?
+        } else {
+            None
+        };
+        let sql = match binary {
+            Some(_) => format!("{} (FORMAT binary)", copy.sql),
+            None => copy.sql.to_string(),
+        };
+        tracing::debug!(
+            table = copy.table,
+            binary = binary.is_some(),
+            "COPY into the table"
+        );
+        let mut pg = self
             .conn
-            .copy_in_raw(sql)
+            .copy_in_raw(&sql)
             .await
             .map_err(|e| db("starting COPY", e))?;
+        let mut encoder = binary.map(copybin::Encoder::new);
+        let mut out = Vec::new();
+        if encoder.is_some() {
+            out.extend_from_slice(copybin::HEADER);
+        }
         loop {
-            match data.next_chunk() {
-                Ok(Some(chunk)) => {
-                    copy.send(chunk)
-                        .await
-                        .map_err(|e| db("sending COPY data", e))?;
-                }
+            let chunk = match data.next_chunk() {
+                Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(e) => {
                     // The dump is refused: the server must not take what was sent so far.
-                    let _ = copy.abort("the dump was refused").await;
+                    let _ = pg.abort("the dump was refused").await;
                     return Err(e);
                 }
-            }
+            };
+            let chunk = match encoder.as_mut() {
+                None => chunk,
+                Some(enc) => {
+                    if let Err(bad) = enc.lines(chunk, &mut out) {
+                        let _ = pg.abort("a value could not be sent").await;
+                        let column = copy.columns.get(bad.column).map_or("?", String::as_str);
+                        return Err(Error::Mismatch {
+                            table: copy.table.to_string(),
+                            reason: format!(
+                                "row {} of its COPY data, column {column}: {}",
+                                bad.row, bad.reason
+                            ),
+                        });
+                    }
+                    &out
+                }
+            };
+            pg.send(chunk)
+                .await
+                .map_err(|e| db("sending COPY data", e))?;
+            out.clear();
         }
-        copy.finish().await.map_err(|e| db("ending COPY", e))
+        if encoder.is_some() {
+            pg.send(copybin::TRAILER)
+                .await
+                .map_err(|e| db("sending COPY data", e))?;
+        }
+        pg.finish().await.map_err(|e| db("ending COPY", e))
     }
 
     async fn describe_table(&mut self, table: &str) -> Result<Table> {
