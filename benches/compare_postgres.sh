@@ -2,7 +2,8 @@
 # zsso against pg_dump and psql on the same PostgreSQL data, in one run: backup vs
 # `pg_dump -t 'zato_sso_*'` (with the seven sequences, which `-t` alone leaves out), restore vs
 # `psql -1 -f` of pg_dump's own dump into an empty database. Prints medians of RUNS runs, the
-# ratio zsso / vendor, and zsso's peak resident memory at each size.
+# ratio zsso / vendor, and zsso's peak resident memory at each size. Each timed run starts with
+# the server idle (benches/settle.sh), and zsso and the vendor's tool take turns going first.
 #
 #   bash benches/compare_postgres.sh [USERS ...]    (default: 10000 100000; RUNS=3;
 #                                                   PG=postgres://postgres@127.0.0.1:5432)
@@ -22,8 +23,11 @@ cleanup() {
 trap cleanup EXIT
 
 measure() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>&1; cat "$work/time"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# The median; of an even number of runs, the mean of the middle two.
+median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2] + a[NR/2+1]) / 2}'; }
 fresh() { psql -q -d "$PG/postgres" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null; }
+. benches/settle.sh
+quiet() { psql -q -d "$PG/postgres" -c CHECKPOINT; settle postgres; }
 
 printf '%s\n' "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(psql -d "$PG/postgres" -Atc 'SHOW server_version' | cut -d' ' -f1) server on the same machine, zsso $($ZSSO --version | cut -d' ' -f2)"
 printf '%-8s %-8s %10s %10s %7s %12s\n' users op zsso_s vendor_s ratio zsso_peak_MiB
@@ -31,15 +35,17 @@ for n in "${sizes[@]}"; do
   fresh zsso_bench_src
   psql -q -d "$PG/zsso_bench_src" -f tests/fixtures/zato-3.2-postgresql/zato-sso.sql >/dev/null
   psql -q -d "$PG/zsso_bench_src" -v users="$n" -f benches/gen_postgres.sql >/dev/null
+  # The generated rows' hint bits and statistics are set now, not by whichever tool reads first.
+  psql -q -d "$PG/zsso_bench_src" -c "VACUUM (ANALYZE)"
   zb=(); zbm=(); vb=(); zr=(); zrm=(); vr=()
+  z_backup() { rm -rf "$work/b"; quiet; read -r t m < <(measure "$ZSSO" backup --db "$PG/zsso_bench_src" --out "$work/b"); zb+=("$t"); zbm+=("$m"); }
+  v_backup() { quiet; read -r t _ < <(measure pg_dump -d "$PG/zsso_bench_src" -t 'zato_sso_*' -f "$work/native.sql"); vb+=("$t"); }
+  z_restore() { fresh zsso_bench_dst; quiet; read -r t m < <(measure "$ZSSO" restore "$work/b" --db "$PG/zsso_bench_dst"); zr+=("$t"); zrm+=("$m"); }
+  v_restore() { fresh zsso_bench_dst; quiet; read -r t _ < <(measure psql -q -1 -v ON_ERROR_STOP=1 -d "$PG/zsso_bench_dst" -f "$work/native.sql"); vr+=("$t"); }
   for i in $(seq "$RUNS"); do
-    rm -rf "$work/b"
-    read -r t m < <(measure "$ZSSO" backup --db "$PG/zsso_bench_src" --out "$work/b"); zb+=("$t"); zbm+=("$m")
-    read -r t _ < <(measure pg_dump -d "$PG/zsso_bench_src" -t 'zato_sso_*' -f "$work/native.sql"); vb+=("$t")
-    fresh zsso_bench_dst
-    read -r t m < <(measure "$ZSSO" restore "$work/b" --db "$PG/zsso_bench_dst"); zr+=("$t"); zrm+=("$m")
-    fresh zsso_bench_dst
-    read -r t _ < <(measure psql -q -1 -v ON_ERROR_STOP=1 -d "$PG/zsso_bench_dst" -f "$work/native.sql"); vr+=("$t")
+    # Each tool goes first in every other run, and each starts with the server idle.
+    if [ $((i % 2)) = 1 ]; then z_backup; v_backup; z_restore; v_restore
+    else v_backup; z_backup; v_restore; z_restore; fi
   done
   for op in backup restore; do
     if [ $op = backup ]; then z=$(printf '%s\n' "${zb[@]}" | median); s=$(printf '%s\n' "${vb[@]}" | median); m=$(printf '%s\n' "${zbm[@]}" | sort -n | tail -1)

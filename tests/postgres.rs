@@ -285,7 +285,8 @@ async fn values_sent_as_binary_copy_come_back_as_postgresql_prints_them() {
         return;
     };
     // Only types that a bundle's restore sends in binary, at their limits.
-    let long = "\u{e9}\\\t\u{1F984}".repeat(30_000);
+    // Over 1 MiB as COPY text: the rows after it go in another chunk.
+    let long = "\u{e9}\\\t\u{1F984}".repeat(120_000);
     src.sql(&format!(
         r#"CREATE TABLE zato_sso_bin (
             "Id" bigint PRIMARY KEY, i integer, s smallint, b boolean, t text, v varchar(8),
@@ -300,7 +301,8 @@ async fn values_sent_as_binary_copy_come_back_as_postgresql_prints_them() {
           (2, -1, -1, true, ' ', '\', '1970-01-01 00:00:00.5', '2000-01-01 00:00:00'),
           (3, 7, 7, false, 'a', 'b', '0044-03-15 12:00:00.000001 BC', '2000-02-29 12:00:00'),
           (4, NULL, NULL, NULL, NULL, NULL, '1999-12-31 23:59:59.999999', NULL),
-          (5, NULL, NULL, NULL, NULL, NULL, '2000-01-01 00:00:00.000001', NULL);"#
+          (5, NULL, NULL, NULL, NULL, NULL, '2000-01-01 00:00:00.000001', NULL);
+         CREATE TABLE zato_sso_bin_empty (a integer);"#
     ));
     let tmp = tempfile::tempdir().unwrap();
     let bundle = tmp.path().join("b");
@@ -335,6 +337,39 @@ async fn values_sent_as_binary_copy_come_back_as_postgresql_prints_them() {
         "{e}"
     );
     assert_eq!(before, dst.sql(show));
+    // A refusal by the server in one chunk is the error named, not the encoder's in a later
+    // one: the first row's varchar is too long, the sixth row's timestamp unreadable.
+    let both = tmp.path().join("both");
+    copy_dir(&bundle, &both);
+    forge_dump(&both, |d| {
+        d.replacen("\tab   \t", "\tab   toolong\t", 1).replacen(
+            "0044-03-15 12:00:00.000001 BC",
+            "0044-03-15T12:00:00.000001 BC",
+            1,
+        )
+    });
+    let e = zsso::error::chain(&restore(&both, &dst).await.unwrap_err());
+    assert!(
+        e.contains("value too long for type character varying(8)")
+            && !e.contains("not a timestamp"),
+        "{e}"
+    );
+    assert_eq!(before, dst.sql(show));
+    // A COPY without rows is a binary stream too (zsso writes none; a dump may hold one).
+    let empty = tmp.path().join("empty");
+    copy_dir(&bundle, &empty);
+    forge_dump(&empty, |d| {
+        let create = d.find("CREATE TABLE \"zato_sso_bin_empty\"").unwrap();
+        let end = create + d[create..].find(";\n").unwrap() + 2;
+        format!(
+            "{}COPY \"zato_sso_bin_empty\" (\"a\") FROM stdin;\n\\.\n{}",
+            &d[..end],
+            &d[end..]
+        )
+    });
+    restore(&empty, &dst).await.unwrap();
+    assert_eq!(before, dst.sql(show));
+    assert_eq!(dst.sql("SELECT count(*) FROM zato_sso_bin_empty"), "0\n");
     src.drop_now();
     dst.drop_now();
 }

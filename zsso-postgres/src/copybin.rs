@@ -34,8 +34,9 @@ pub(crate) enum BinKind {
     Int4,
     /// `bigint`: eight bytes.
     Int8,
-    /// `text`, `character varying`: the bytes of the text (the server checks their encoding
-    /// and the column's length, as for text input).
+    /// `text`, `character varying`: the bytes of the text, which the server checks as UTF-8
+    /// and against the column's length, as text input does (binary is used only on a database
+    /// whose encoding is UTF-8, where escaped bytes and plain ones are read alike).
     Text,
     /// `timestamp without time zone`: microseconds since 2000-01-01, eight bytes.
     Timestamp,
@@ -73,6 +74,7 @@ pub(crate) struct BadField {
 pub(crate) struct Encoder {
     kinds: Vec<BinKind>,
     scratch: Vec<u8>,
+    ends: Vec<usize>,
     rows: u64,
 }
 
@@ -82,6 +84,7 @@ impl Encoder {
         Self {
             kinds,
             scratch: Vec::new(),
+            ends: Vec::new(),
             rows: 0,
         }
     }
@@ -109,7 +112,9 @@ impl Encoder {
             column,
             reason,
         };
-        let fields = memchr::memchr_iter(b'\t', line).count() + 1;
+        self.ends.clear();
+        field_ends(line, &mut self.ends);
+        let fields = self.ends.len();
         if fields != self.kinds.len() {
             return Err(bad(
                 fields.min(self.kinds.len()),
@@ -126,7 +131,11 @@ impl Encoder {
             ));
         }
         out.extend_from_slice(&(self.kinds.len() as i16).to_be_bytes());
-        for (column, field) in line.split(|&b| b == b'\t').enumerate() {
+        let mut start = 0;
+        for column in 0..fields {
+            let end = self.ends[column];
+            let field = &line[start..end];
+            start = end + 1;
             if field == b"\\N" {
                 out.extend_from_slice(&(-1i32).to_be_bytes());
                 continue;
@@ -183,6 +192,23 @@ impl Encoder {
         }
         Ok(())
     }
+}
+
+/// Pushes to `ends` where each field of a COPY line ends: at each tab that is not escaped
+/// (a backslash takes the byte after it, a tab too, as PostgreSQL and zsso's guard read it),
+/// and at the line's end.
+fn field_ends(line: &[u8], ends: &mut Vec<usize>) {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr2(b'\t', b'\\', &line[i..]) {
+        let at = i + p;
+        if line[at] == b'\t' {
+            ends.push(at);
+            i = at + 1;
+        } else {
+            i = (at + 2).min(line.len());
+        }
+    }
+    ends.push(line.len());
 }
 
 /// What a field that zsso cannot read as `what` is, without its text (which may be secret).
@@ -283,7 +309,10 @@ fn timestamp(t: &[u8]) -> Option<i64> {
         return None;
     }
     let days = julian_day(year, month, day) - EPOCH_JDATE;
-    let v = ((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000) + micros;
+    // Six digits of year reach past i64's microseconds: checked, not wrapped.
+    let v = (days * 86_400 + hour * 3_600 + minute * 60 + second)
+        .checked_mul(1_000_000)?
+        .checked_add(micros)?;
     (MIN_TIMESTAMP..END_TIMESTAMP).contains(&v).then_some(v)
 }
 
@@ -343,6 +372,11 @@ mod tests {
             "+2024-01-01 00:00:00",
             "4714-11-23 23:59:59.999999 BC",
             "294277-01-01 00:00:00",
+            "294277-01-10 00:00:00",
+            "300000-01-01 00:00:00",
+            "600000-01-01 00:00:00",
+            "999999-12-31 23:59:59.999999",
+            "999999-12-31 23:59:59.999999 BC",
             "1234567-01-01 00:00:00",
             "Infinity",
             "epoch",
@@ -404,6 +438,12 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 2, 0x7f, 0xff]);
         want.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(out, want);
+        // A backslash before a tab makes it part of the field, not a separator.
+        let out = encode(&[BinKind::Text, BinKind::Text], b"a\\\tb\tc\\\\\n").unwrap();
+        assert_eq!(
+            out,
+            [&[0, 2, 0, 0, 0, 3][..], b"a\tb", &[0, 0, 0, 2], b"c\\"].concat()
+        );
         // An empty text is a field of length 0, not NULL; an escaped `\N` is text.
         let out = encode(&[BinKind::Text, BinKind::Text], b"\t\\\\N\n").unwrap();
         assert_eq!(out, [0, 2, 0, 0, 0, 0, 0, 0, 0, 2, b'\\', b'N']);

@@ -58,7 +58,8 @@ impl Kind {
     }
 }
 
-/// Undoes the escapes of one field (not `\N`, which is NULL), as PostgreSQL's COPY does.
+/// Undoes the escapes of one field (not `\N`, which is NULL): `\b \f \n \r \t \v`, up to
+/// three octal digits, `\x` and up to two hex digits, and a backslash before any other byte.
 pub(crate) fn unescape(field: &[u8], out: &mut Vec<u8>) {
     out.clear();
     let mut i = 0;

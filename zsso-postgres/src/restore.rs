@@ -24,6 +24,8 @@ pub struct PgRestorer {
     /// The restore's transaction id, to learn its fate if the connection breaks during the
     /// commit.
     xid: Option<i64>,
+    /// Whether the database's encoding is UTF-8, once asked.
+    utf8: Option<bool>,
 }
 
 impl std::fmt::Debug for PgRestorer {
@@ -45,6 +47,7 @@ impl PgRestorer {
             described: Vec::new(),
             dependents: Vec::new(),
             xid: None,
+            utf8: None,
         })
     }
 
@@ -63,6 +66,18 @@ impl PgRestorer {
         table: &str,
         columns: &[String],
     ) -> Result<Option<Vec<copybin::BinKind>>> {
+        // Binary text is read as the client's UTF-8; COPY text's escaped bytes as the
+        // database's encoding: the two agree only on a UTF-8 database.
+        if self.utf8.is_none() {
+            let encoding: String = sqlx::query_scalar("SHOW server_encoding")
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| db("reading the database's encoding", e))?;
+            self.utf8 = Some(encoding == "UTF8");
+        }
+        if self.utf8 == Some(false) {
+            return Ok(None);
+        }
         let types: Vec<(String, i64)> = sqlx::query_as(
             "SELECT a.attname::text, a.atttypid::int8 FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
@@ -246,7 +261,10 @@ impl Restorer for PgRestorer {
         let mut encoder = binary.map(copybin::Encoder::new);
         let mut out = Vec::new();
         if encoder.is_some() {
-            out.extend_from_slice(copybin::HEADER);
+            // Before any data: a COPY without rows is still a binary stream.
+            pg.send(copybin::HEADER)
+                .await
+                .map_err(|e| db("sending COPY data", e))?;
         }
         loop {
             let chunk = match data.next_chunk() {
@@ -262,7 +280,12 @@ impl Restorer for PgRestorer {
                 None => chunk,
                 Some(enc) => {
                     if let Err(bad) = enc.lines(chunk, &mut out) {
-                        let _ = pg.abort("a value could not be sent").await;
+                        // A row the server refused earlier is the first cause.
+                        if let Err(e @ sqlx::Error::Database(_)) =
+                            pg.abort("a value could not be sent").await
+                        {
+                            return Err(db("loading COPY data", e));
+                        }
                         let column = copy.columns.get(bad.column).map_or("?", String::as_str);
                         return Err(Error::Mismatch {
                             table: copy.table.to_string(),
