@@ -99,12 +99,13 @@ pub enum Error {
         reason: String,
     },
 
-    /// The data read back before commit differs from what the bundle promises.
+    /// A table's rows are not what the bundle promises: as read back before the commit, or as
+    /// the dump hands them to the database.
     #[error("table {table}: {reason}")]
     Mismatch {
         /// The table.
         table: String,
-        /// What differs: the row count, the digest.
+        /// What differs: the row count, the digest, a value of a row.
         reason: String,
     },
 

@@ -2,8 +2,9 @@
 //! NULL, backslash escapes for backslash, tab, newline and carriage return.
 //!
 //! Rows are read in this format (`COPY ... TO STDOUT`) and written in it into a dump (`COPY
-//! ... FROM stdin`), so that every value goes through PostgreSQL's own text input and output,
-//! which are exact for every built-in type.
+//! ... FROM stdin`), so that every value a backup takes goes through PostgreSQL's own text
+//! output, exact for every built-in type, and a restore reads it back the same way before the
+//! commit. (A restore may send the rows to the server in binary: see the crate's docs.)
 
 use zsso_core::value::Value;
 use zsso_core::{Error, Result};
