@@ -117,7 +117,8 @@ impl Encoder {
         let fields = self.ends.len();
         if fields != self.kinds.len() {
             return Err(bad(
-                fields.min(self.kinds.len()),
+                // The first column without a field, or the last one for a field too many.
+                fields.min(self.kinds.len().saturating_sub(1)),
                 format!(
                     "the line has {fields} fields and the COPY names {} columns",
                     self.kinds.len()
@@ -468,8 +469,10 @@ mod tests {
         let e = encode(&kinds, b"1\n").unwrap_err();
         assert_eq!(e.row, 1);
         assert!(e.reason.contains("1 fields"), "{}", e.reason);
+        assert_eq!(e.column, 1);
         let e = encode(&kinds, b"1\t\\N\t3\n").unwrap_err();
         assert!(e.reason.contains("3 fields"), "{}", e.reason);
+        assert_eq!(e.column, 1);
         let e = encode(&[BinKind::Text], b"a\rb\n").unwrap_err();
         assert!(e.reason.contains("carriage return"), "{}", e.reason);
         assert_eq!(
