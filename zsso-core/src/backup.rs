@@ -198,6 +198,13 @@ enum Chunk {
 /// The bytes of encoded rows gathered before they go to the digest thread.
 const ENCODED_CHUNK: usize = 256 * 1024;
 
+/// A buffer for [`ENCODED_CHUNK`] bytes of encoded rows and the row that goes past them.
+/// Every one is allocated at this size, so that the allocator takes back each chunk for the
+/// next; a row longer than the room left grows it.
+fn encoded_chunk() -> Vec<u8> {
+    Vec::with_capacity(ENCODED_CHUNK + 64 * 1024)
+}
+
 impl DigestWorker {
     fn start(dialect: &'static dyn Dialect, table: Table) -> Self {
         // A few chunks in flight at most: memory does not grow with the table. COPY text
@@ -366,7 +373,7 @@ impl RowSink for RowWriter<'_> {
         let len = (self.encoded.len() - at - 8) as u64;
         self.encoded[at..at + 8].copy_from_slice(&len.to_le_bytes());
         if self.encoded.len() >= ENCODED_CHUNK {
-            let rows = std::mem::replace(&mut self.encoded, Vec::with_capacity(ENCODED_CHUNK));
+            let rows = std::mem::replace(&mut self.encoded, encoded_chunk());
             self.digest_worker().send(Chunk::Encoded(rows))?;
         }
         match self.style {
@@ -566,7 +573,7 @@ pub async fn backup(
             in_batch: 0,
             digest: TableDigest::new(),
             rows: 0,
-            encoded: Vec::new(),
+            encoded: encoded_chunk(),
             table: &t.name,
             progress,
             bytes: 0,

@@ -152,6 +152,9 @@ impl Plan {
     }
 }
 
+/// The COPY data read from the dump at a time, in whole lines (1 MiB and the end of a line).
+const COPY_CHUNK: usize = 1 << 20;
+
 fn open_dump(path: &Path) -> Result<HashingReader> {
     let f = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
     HashingReader::new(f).map_err(|e| Error::io("cannot start a thread to read", path, e))
@@ -212,7 +215,7 @@ fn plan(path: &Path, dialect: &dyn Dialect) -> Result<Plan> {
                     )));
                 }
                 let mut scratch = Vec::new();
-                while r.read_copy_data(*columns, &mut scratch, 1 << 20)? {
+                while r.read_copy_data(*columns, &mut scratch, COPY_CHUNK)? {
                     scratch.clear();
                 }
                 let rows = r.copy_rows();
@@ -762,8 +765,10 @@ impl ReadAhead {
                     }
                     if let Some(columns) = copy {
                         loop {
-                            let mut buf = Vec::with_capacity(1 << 20);
-                            let more = r.read_copy_data(columns, &mut buf, 1 << 20)?;
+                            // One size for every chunk, so that the allocator takes back
+                            // each one for the next: room for the chunk and its last line.
+                            let mut buf = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
+                            let more = r.read_copy_data(columns, &mut buf, COPY_CHUNK)?;
                             if !buf.is_empty()
                                 && tx.send(Ok(Read::CopyData(buf, r.copy_rows()))).is_err()
                             {

@@ -66,6 +66,19 @@ pub(crate) fn kinds_of<'a>(tables: &'a [PgTable], table: &Table) -> Result<&'a [
         .ok_or_else(|| Error::Usage(format!("{} was not described first", table.name)))
 }
 
+/// The COPY text handed to a sink at a time, in whole lines.
+const LINES_CHUNK: usize = 256 * 1024;
+
+/// A buffer for the next chunk of COPY text, starting with `rest` (the part of a line the
+/// last chunk left). Every one is allocated at the same size, room for the chunk and a row of
+/// 64 KiB more, so that the allocator takes back each chunk for the next one; buffers grown a
+/// message at a time had many sizes, and the backup's peak memory crept up with the table.
+fn lines_chunk(rest: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity((LINES_CHUNK + 64 * 1024).max(rest.len()));
+    buf.extend_from_slice(rest);
+    buf
+}
+
 /// Streams the rows of `table` with `COPY ... TO STDOUT`, a line at a time into `sink`.
 pub(crate) async fn stream_rows(
     conn: &mut PgConnection,
@@ -84,7 +97,7 @@ pub(crate) async fn stream_rows(
     );
     let ctx = || format!("reading the rows of {}", table.name);
     let mut stream = conn.copy_out_raw(&sql).await.map_err(|e| db(ctx(), e))?;
-    let mut pending: Vec<u8> = Vec::new();
+    let mut pending = lines_chunk(&[]);
     // A sink that takes COPY text gets PostgreSQL's own lines, when the dump's reader reads
     // every column as this reader does (it knows the types by name, not by OID).
     let raw = sink.takes_copy_lines()
@@ -101,10 +114,11 @@ pub(crate) async fn stream_rows(
             }
             // PostgreSQL sends a message per row: they go on in chunks of 256 KiB.
             pending.extend_from_slice(&chunk);
-            if pending.len() >= 1 << 18
+            if pending.len() >= LINES_CHUNK
                 && let Some(last) = pending.iter().rposition(|&b| b == b'\n')
             {
-                let rest = pending.split_off(last + 1);
+                let rest = lines_chunk(&pending[last + 1..]);
+                pending.truncate(last + 1);
                 sink_result = sink.copy_lines(std::mem::replace(&mut pending, rest));
             }
         }

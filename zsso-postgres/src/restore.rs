@@ -26,6 +26,9 @@ pub struct PgRestorer {
     xid: Option<i64>,
     /// Whether the database's encoding is UTF-8, once asked.
     utf8: Option<bool>,
+    /// The binary COPY data of a chunk, kept from one COPY to the next: one buffer for the
+    /// whole restore, not one grown anew for every table.
+    binary_out: Vec<u8>,
 }
 
 impl std::fmt::Debug for PgRestorer {
@@ -48,6 +51,7 @@ impl PgRestorer {
             dependents: Vec::new(),
             xid: None,
             utf8: None,
+            binary_out: Vec::new(),
         })
     }
 
@@ -259,7 +263,8 @@ impl Restorer for PgRestorer {
             .await
             .map_err(|e| db("starting COPY", e))?;
         let mut encoder = binary.map(copybin::Encoder::new);
-        let mut out = Vec::new();
+        let out = &mut self.binary_out;
+        out.clear();
         if encoder.is_some() {
             // Before any data: a COPY without rows is still a binary stream.
             pg.send(copybin::HEADER)
@@ -279,7 +284,7 @@ impl Restorer for PgRestorer {
             let chunk = match encoder.as_mut() {
                 None => chunk,
                 Some(enc) => {
-                    if let Err(bad) = enc.lines(chunk, &mut out) {
+                    if let Err(bad) = enc.lines(chunk, out) {
                         // A row the server refused earlier is the first cause.
                         if let Err(e @ sqlx::Error::Database(_)) =
                             pg.abort("a value could not be sent").await
@@ -295,7 +300,7 @@ impl Restorer for PgRestorer {
                             ),
                         });
                     }
-                    &out
+                    &out[..]
                 }
             };
             pg.send(chunk)

@@ -152,6 +152,11 @@ pub const DENIED_FUNCTIONS: &[&str] = &[
     "fsdir",
 ];
 
+/// Words refused wherever they stand unquoted, in every dialect: each names what a restore
+/// must never do (attach a database or a partition, run a program), and no dump of the SSO
+/// tables holds one outside a quoted name or a string.
+pub const DENIED_WORDS: &[&str] = &["attach", "detach", "program"];
+
 struct Cursor<'a> {
     t: &'a [Token],
     i: usize,
@@ -219,6 +224,11 @@ fn sso(table: String) -> std::result::Result<String, String> {
 
 fn deny_everywhere(tokens: &[Token]) -> std::result::Result<(), String> {
     for (i, t) in tokens.iter().enumerate() {
+        if let Token::Word(w) = t
+            && DENIED_WORDS.iter().any(|d| d.eq_ignore_ascii_case(w))
+        {
+            return Err(format!("`{w}` is not allowed"));
+        }
         if let Token::Word(w) | Token::Quoted(w) = t {
             let call = tokens.get(i + 1) == Some(&Token::Symbol("("));
             if call && DENIED_FUNCTIONS.iter().any(|d| d.eq_ignore_ascii_case(w)) {
@@ -722,6 +732,17 @@ mod tests {
         let e = refused("COMMIT;\nATTACH DATABASE 'x.db' AS x;");
         assert!(e.starts_with("d.sql:2: statement refused: `ATTACH`"), "{e}");
         assert!(refused("PRAGMA writable_schema=ON;").contains("PRAGMA writable_schema"));
+        // Unquoted, wherever it stands; quoted, it is only a name.
+        assert!(
+            refused("CREATE TABLE zato_sso_group (source VARCHAR attach (191));")
+                .contains("`attach` is not allowed")
+        );
+        assert_eq!(
+            kinds("CREATE TABLE zato_sso_group (\"program\" TEXT, [attach] TEXT);").unwrap(),
+            [Kind::CreateTable {
+                table: "zato_sso_group".into()
+            }]
+        );
         assert!(refused("DROP TABLE sec_base;").contains("`sec_base` is not an SSO table"));
         assert!(refused("INSERT INTO sec_base VALUES(1);").contains("not an SSO table"));
         assert!(refused("CREATE TABLE other (id);").contains("not an SSO table"));

@@ -388,6 +388,10 @@ mod tests {
     fn refuses_what_reads_differently_or_reaches_outside() {
         let cases: &[(&str, &str)] = &[
             (
+                "CREATE TABLE `zato_sso_group` (`source` varchar(191) DETACH NOT NULL);",
+                "`DETACH` is not allowed",
+            ),
+            (
                 "INSERT INTO `zato_sso_u` (`a`) VALUES ('a\\'b');",
                 "backslash in a string",
             ),

@@ -690,6 +690,14 @@ mod tests {
     #[test]
     fn refuses_what_a_zsso_postgres_dump_never_holds() {
         let cases: &[(&str, &str)] = &[
+            (
+                "CREATE TABLE \"zato_sso_group\" (\"source\" character ATTACH varying(191) NOT NULL);",
+                "`ATTACH` is not allowed",
+            ),
+            (
+                "CREATE TABLE \"zato_sso_group\" (\"source\" text PROGRAM);",
+                "`PROGRAM` is not allowed",
+            ),
             ("DROP TABLE sec_base;", "`sec_base` is not an SSO table"),
             ("DROP TABLE zato_sso_user CASCADE;", "unexpected `CASCADE`"),
             ("DROP TABLE public.zato_sso_user;", "qualified name"),
@@ -745,13 +753,19 @@ mod tests {
                 "search_path",
             ),
             ("COPY zato_sso_user (id) FROM '/etc/passwd';", "FROM stdin"),
-            ("COPY zato_sso_user (id) TO PROGRAM 'rm';", "FROM stdin"),
+            (
+                "COPY zato_sso_user (id) TO PROGRAM 'rm';",
+                "`PROGRAM` is not allowed",
+            ),
             (
                 "COPY zato_sso_user (id) FROM stdin WITH (FORMAT csv);\n\\.\n",
                 "COPY options",
             ),
             ("COPY sec_base (id) FROM stdin;\n\\.\n", "not an SSO table"),
-            ("COPY zato_sso_user (id) FROM PROGRAM 'x';", "FROM stdin"),
+            (
+                "COPY zato_sso_user (id) FROM PROGRAM 'x';",
+                "`PROGRAM` is not allowed",
+            ),
             ("BEGIN;", "transaction control"),
             ("COMMIT;", "transaction control"),
             (
