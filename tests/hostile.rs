@@ -178,6 +178,7 @@ const TOKENS: &[&str] = &[
     "(",
     ")",
     "ATTACH ",
+    "DETACH ",
     "PROGRAM ",
     "stdin",
     "INTO ",

@@ -766,7 +766,8 @@ impl ReadAhead {
                     if let Some(columns) = copy {
                         loop {
                             // One size for every chunk, so that the allocator takes back
-                            // each one for the next: room for the chunk and its last line.
+                            // each one for the next: room for the chunk and a last line of up
+                            // to 64 KiB (a longer one grows it).
                             let mut buf = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
                             let more = r.read_copy_data(columns, &mut buf, COPY_CHUNK)?;
                             if !buf.is_empty()
