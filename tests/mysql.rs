@@ -443,6 +443,75 @@ async fn a_dependent_table_is_refused_or_kept_with_its_rows_and_key() {
 }
 
 #[tokio::test]
+async fn rows_loaded_without_key_checks_are_recorded_as_orphans_exactly() {
+    let test = "mysql_rows_loaded_without_key_checks_are_recorded_as_orphans";
+    let Some(src) = MyDb::create(test, "my_orph_src") else {
+        return;
+    };
+    let Some(dst) = MyDb::create(test, "my_orph_dst") else {
+        return;
+    };
+    src.load_fixture();
+    // Orphans of a text key and of an integer key, and two rows whose keys differ from their
+    // parent's only in what the collation ignores (case, trailing spaces): no orphans.
+    src.sql(
+        "SET foreign_key_checks = 0;
+         SET @admin = (SELECT user_id FROM zato_sso_user WHERE username = 'admin.zato');
+         INSERT INTO zato_sso_attr (id, creation_time, is_session_attr, is_encrypted, serial_method, name, value, _ust_string, user_id) VALUES
+           (9001, NOW(), 0, 0, 'json', 'orphan', 'null', '', 'zusr-nobody'),
+           (9002, NOW(), 0, 0, 'json', 'upper', 'null', '', UPPER(@admin)),
+           (9003, NOW(), 0, 0, 'json', 'spaces', 'null', '', CONCAT(@admin, '  '));
+         INSERT INTO zato_sso_session (id, ust, creation_time, expiration_time, remote_addr, user_agent, auth_type, auth_principal, opaque1, user_id)
+           VALUES (9101, 'ust-orphan', NOW(), NOW(), '::1', 'ua', 'basic', 'p', 'null', 99999);
+         INSERT INTO zato_sso_user_group (id, user_id, group_id) VALUES (9201, 99998, 1), (9202, 1, 99997);
+         SET foreign_key_checks = 1;",
+    );
+    // What the server itself finds, row by row.
+    let server = src.sql(
+        "SELECT CONCAT('zato_sso_attr ', c.id, ' zato_sso_user') FROM zato_sso_attr c WHERE NOT EXISTS (SELECT 1 FROM zato_sso_user p WHERE p.user_id = c.user_id)
+         UNION ALL SELECT CONCAT('zato_sso_session ', c.id, ' zato_sso_user') FROM zato_sso_session c WHERE NOT EXISTS (SELECT 1 FROM zato_sso_user p WHERE p.id = c.user_id)
+         UNION ALL SELECT CONCAT('zato_sso_user_group ', c.id, ' zato_sso_user') FROM zato_sso_user_group c WHERE NOT EXISTS (SELECT 1 FROM zato_sso_user p WHERE p.id = c.user_id)
+         UNION ALL SELECT CONCAT('zato_sso_user_group ', c.id, ' zato_sso_group') FROM zato_sso_user_group c WHERE NOT EXISTS (SELECT 1 FROM zato_sso_group p WHERE p.id = c.group_id)",
+    );
+    let mut expected: Vec<&str> = server.lines().collect();
+    expected.sort();
+    assert_eq!(
+        expected,
+        [
+            "zato_sso_attr 9001 zato_sso_user",
+            "zato_sso_session 9101 zato_sso_user",
+            "zato_sso_user_group 9201 zato_sso_user",
+            "zato_sso_user_group 9202 zato_sso_group",
+        ]
+    );
+    let listed = |orphans: &[zsso::backend::Orphan]| {
+        let mut l: Vec<String> = orphans
+            .iter()
+            .map(|o| format!("{} {} {}", o.table, o.row.unwrap(), o.parent))
+            .collect();
+        l.sort();
+        l
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("b");
+    let report = backup(&src, &bundle).await;
+    assert_eq!(listed(&report.manifest.orphans), expected);
+    // The restore brings them back as they were, and says so.
+    let r = restore(&bundle, &dst).await.unwrap();
+    assert_eq!(listed(&r.orphans), expected);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w == "4 rows reference missing parents, as they did in the source"),
+        "{:?}",
+        r.warnings
+    );
+    same_state(&src, &dst);
+    src.drop_now();
+    dst.drop_now();
+}
+
+#[tokio::test]
 async fn a_backup_under_concurrent_inserts_is_one_point_in_time() {
     let test = "mysql_a_backup_under_concurrent_inserts";
     let Some(src) = MyDb::create(test, "my_conc_src") else {
