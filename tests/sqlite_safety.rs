@@ -282,6 +282,62 @@ async fn a_dump_with_a_foreign_statement_is_refused_with_its_line() {
     assert_eq!(state(&s.target), before);
 }
 
+#[tokio::test]
+async fn a_plain_dump_cut_short_before_its_commit_is_refused_before_the_target_is_touched() {
+    let s = setup().await;
+    let before = state(&s.target);
+    let plain = s.root.join("cut.sql");
+    let dump = sqlite3(&s.src_db, ".dump zato_sso_%");
+    let lines: Vec<&str> = dump.lines().collect();
+    let begin = 1 + lines
+        .iter()
+        .position(|l| *l == "BEGIN TRANSACTION;")
+        .unwrap();
+    assert_eq!(lines.last(), Some(&"COMMIT;"));
+    let session = lines
+        .iter()
+        .position(|l| l.starts_with("INSERT INTO zato_sso_session"))
+        .unwrap();
+    let index = lines
+        .iter()
+        .rposition(|l| l.starts_with("CREATE INDEX"))
+        .unwrap();
+    // Cut after a whole statement: without its COMMIT, in the middle of a table's rows, and
+    // after its last index.
+    for keep in [lines.len() - 1, session + 1, index + 1] {
+        let cut = lines[..keep].join("\n") + "\n";
+        std::fs::write(&plain, cut).unwrap();
+        let e = restore(&plain, &s.target).await.unwrap_err();
+        assert!(matches!(e, zsso::Error::Dump { .. }), "{keep}: {e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:{begin}: begins a transaction that the dump never commits: it ends before its COMMIT, cut short",
+                plain.display()
+            )
+        );
+        assert_eq!(state(&s.target), before, "{keep} lines: the target changed");
+    }
+    // A second BEGIN inside the first.
+    let nested = dump.replacen(
+        "CREATE TABLE zato_sso_user ",
+        "BEGIN TRANSACTION;\nCREATE TABLE zato_sso_user ",
+        1,
+    );
+    std::fs::write(&plain, nested).unwrap();
+    let msg = restore(&plain, &s.target).await.unwrap_err().to_string();
+    assert!(
+        msg.ends_with(&format!(
+            "begins a transaction inside the one begun at line {begin}"
+        )),
+        "{msg}"
+    );
+    assert_eq!(state(&s.target), before);
+    // The whole dump is restored.
+    std::fs::write(&plain, &dump).unwrap();
+    restore(&plain, &s.target).await.unwrap();
+}
+
 /// An extra user row whose `username` and `sign_up_confirm_token` are given as SQL literals.
 fn extra_user(username: &str, token: &str) -> String {
     format!(

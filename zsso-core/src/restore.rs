@@ -164,6 +164,9 @@ fn open_dump(path: &Path) -> Result<HashingReader> {
 fn plan(path: &Path, dialect: &dyn Dialect) -> Result<Plan> {
     let mut r = StatementReader::new(open_dump(path)?, path, dialect.lexer());
     let mut plan = Plan::default();
+    // The line of a `BEGIN` not yet committed: a dump that opens a transaction and ends
+    // before its `COMMIT` was cut short (`sqlite3` would roll it all back).
+    let mut open: Option<usize> = None;
     while let Some(stmt) = r.next_statement()? {
         let kind = guard::classify(&stmt, path, dialect.lexer().syntax)?;
         let refuse = |reason: String| Error::Dump {
@@ -172,6 +175,15 @@ fn plan(path: &Path, dialect: &dyn Dialect) -> Result<Plan> {
             reason,
         };
         match &kind {
+            Kind::Begin => {
+                if let Some(at) = open {
+                    return Err(refuse(format!(
+                        "begins a transaction inside the one begun at line {at}"
+                    )));
+                }
+                open = Some(stmt.line);
+            }
+            Kind::Commit => open = None,
             Kind::CreateTable { table } => {
                 if plan.rows_mut(table).is_some() {
                     return Err(refuse(format!("creates {table} a second time")));
@@ -233,6 +245,13 @@ fn plan(path: &Path, dialect: &dyn Dialect) -> Result<Plan> {
                 .push((table.clone(), name.clone(), parent.clone()));
         }
         plan.statements += 1;
+    }
+    if let Some(at) = open {
+        return Err(Error::Dump {
+            path: path.to_path_buf(),
+            line: at,
+            reason: "begins a transaction that the dump never commits: it ends before its COMMIT, cut short".into(),
+        });
     }
     let inner = r.into_inner();
     plan.sha256 = inner.sha256_hex().unwrap_or_default();
