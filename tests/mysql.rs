@@ -443,6 +443,70 @@ async fn a_dependent_table_is_refused_or_kept_with_its_rows_and_key() {
 }
 
 #[tokio::test]
+async fn a_kept_key_left_on_the_replaced_tables_by_an_interrupted_restore_is_named_with_its_fix() {
+    let test = "mysql_a_kept_key_left_on_the_replaced_tables";
+    let Some(src) = MyDb::create(test, "my_left_src") else {
+        return;
+    };
+    let Some(dst) = MyDb::create(test, "my_left_dst") else {
+        return;
+    };
+    src.load_fixture();
+    dst.load_fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("b");
+    backup(&src, &bundle).await;
+    // What a restore with a kept dependent leaves when it stops right after its swap: the
+    // replaced tables in zsso_old_<db>, and the dependent's key on them.
+    let old = format!("zsso_old_{}", dst.name);
+    dst.sql(&format!(
+        "CREATE TABLE app_audit (id int PRIMARY KEY, user_id int) ENGINE=InnoDB;
+         INSERT INTO app_audit VALUES (1, 1), (2, 999);
+         CREATE DATABASE `{old}`;
+         CREATE TABLE `{old}`.zato_sso_user LIKE zato_sso_user;
+         INSERT INTO `{old}`.zato_sso_user SELECT * FROM zato_sso_user;
+         SET foreign_key_checks = 0;
+         ALTER TABLE app_audit ADD CONSTRAINT app_audit_user_fk FOREIGN KEY (user_id) REFERENCES `{old}`.zato_sso_user (id) ON DELETE CASCADE;"
+    ));
+    let before = dst.state();
+    let keep = zsso::restore::RestoreOptions {
+        keep_dependents: true,
+        ..Default::default()
+    };
+    let fix = format!(
+        "SET foreign_key_checks = 0; ALTER TABLE `{db}`.`app_audit` DROP FOREIGN KEY `app_audit_user_fk`; \
+         ALTER TABLE `{db}`.`app_audit` ADD CONSTRAINT `app_audit_user_fk` FOREIGN KEY (`user_id`) REFERENCES `{db}`.`zato_sso_user` (`id`) ON DELETE CASCADE ON UPDATE RESTRICT",
+        db = dst.name
+    );
+    let e = zsso::restore_url_with(&bundle, &dst.url, None, &keep, &Silent)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "restore refused, nothing was changed: an earlier restore that kept dependent tables stopped after its swap and before it pointed their foreign keys at the restored tables, and {old} cannot be removed until they are:\n  \
+             foreign key app_audit_user_fk of {db}.app_audit points at the replaced {old}.zato_sso_user; point it at the restored {db}.zato_sso_user \
+             (1 of its rows have no parent there: give them one or delete them first): `{fix}`\nthen restore again",
+            db = dst.name
+        )
+    );
+    same_text(&before, &dst.state());
+    assert_eq!(dst.databases_like(&old), std::slice::from_ref(&old));
+    // Done as the message says, the next restore goes through and keeps the key.
+    dst.sql(&format!("DELETE FROM app_audit WHERE id = 2; {fix}"));
+    zsso::restore_url_with(&bundle, &dst.url, None, &keep, &Silent)
+        .await
+        .unwrap();
+    same_state(&src, &dst);
+    assert!(dst.databases_like(&old).is_empty());
+    let fk = "CONSTRAINT `app_audit_user_fk` FOREIGN KEY (`user_id`) REFERENCES `zato_sso_user` (`id`) ON DELETE CASCADE";
+    assert!(dst.sql("SHOW CREATE TABLE app_audit").contains(fk));
+    assert_eq!(dst.sql("SELECT id, user_id FROM app_audit"), "1\t1\n");
+    src.drop_now();
+    dst.drop_now();
+}
+
+#[tokio::test]
 async fn rows_loaded_without_key_checks_are_recorded_as_orphans_exactly() {
     let test = "mysql_rows_loaded_without_key_checks_are_recorded_as_orphans";
     let Some(src) = MyDb::create(test, "my_orph_src") else {

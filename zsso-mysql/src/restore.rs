@@ -237,8 +237,11 @@ impl MysqlRestorer {
     }
 
     /// Removes what an interrupted run left: its own databases. Before the swap they hold
-    /// nothing live; after it, only the replaced tables.
+    /// nothing live; after it, only the replaced tables, which kept foreign keys may still
+    /// reference if the run stopped before it pointed them at the restored ones: then nothing
+    /// is removed ([`Self::refuse_keys_left_behind`]).
     async fn clear_leftovers(&mut self) -> Result<()> {
+        self.refuse_keys_left_behind().await?;
         for d in [self.shadow.clone(), self.old.clone()] {
             let q = MYSQL.quote_ident(&d);
             self.run(
@@ -248,6 +251,93 @@ impl MysqlRestorer {
             .await?;
         }
         Ok(())
+    }
+
+    /// Refuses to go on while a foreign key of a table outside `zsso_old_<db>` references a
+    /// table in it: a restore with kept dependents points them at the restored tables right
+    /// after its swap, and one that stopped in between left them on the replaced tables,
+    /// which the server then will not drop. The error names each such key and the two
+    /// statements that point it at the live table of that name, and how many of its rows
+    /// would have no parent there.
+    async fn refuse_keys_left_behind(&mut self) -> Result<()> {
+        let q = |s: &str| MYSQL.quote_ident(s);
+        let live = self.location.database().to_string();
+        let keys = sqlx::query(
+            "SELECT CAST(CONSTRAINT_SCHEMA AS CHAR), CAST(TABLE_NAME AS CHAR), CAST(CONSTRAINT_NAME AS CHAR), \
+                    CAST(REFERENCED_TABLE_NAME AS CHAR), CAST(UPDATE_RULE AS CHAR), CAST(DELETE_RULE AS CHAR) \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS \
+             WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND CONSTRAINT_SCHEMA <> ? ORDER BY 1, 2, 3",
+        )
+        .bind(&self.old)
+        .bind(&self.old)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| db(format!("looking for foreign keys into {}", self.old), e))?;
+        let mut found = Vec::new();
+        for k in keys {
+            let (schema, table, name, parent, on_update, on_delete): (
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+            ) = (k.get(0), k.get(1), k.get(2), k.get(3), k.get(4), k.get(5));
+            let what = format!("foreign key {name} of {schema}.{table}");
+            let cols = sqlx::query(
+                "SELECT CAST(COLUMN_NAME AS CHAR), CAST(REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ? ORDER BY ORDINAL_POSITION",
+            )
+            .bind(&schema)
+            .bind(&table)
+            .bind(&name)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| db(format!("reading {what}"), e))?;
+            let fk = ForeignKey {
+                name: Some(name.clone()),
+                columns: cols.iter().map(|r| r.get(0)).collect(),
+                ref_table: parent.clone(),
+                ref_columns: cols.iter().map(|r| r.get(1)).collect(),
+                on_delete: String::new(),
+                on_update: String::new(),
+            };
+            let child = format!("{}.{}", q(&schema), q(&table));
+            let restored = format!("{}.{}", q(&live), q(&parent));
+            let sql = MYSQL.select_without_parent("COUNT(*)", &child, &fk, &restored);
+            let missing: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| db(format!("checking the rows of {what}"), e))?;
+            let list = |c: &[String]| c.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+            let orphans = if missing > 0 {
+                format!(
+                    " ({missing} of its rows have no parent there: give them one or delete them first)"
+                )
+            } else {
+                String::new()
+            };
+            found.push(format!(
+                "{what} points at the replaced {}.{parent}; point it at the restored {live}.{parent}{orphans}: \
+                 `SET foreign_key_checks = 0; ALTER TABLE {child} DROP FOREIGN KEY {}; ALTER TABLE {child} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {restored} ({}) ON DELETE {on_delete} ON UPDATE {on_update}`",
+                self.old,
+                q(&name),
+                q(&name),
+                list(&fk.columns),
+                list(&fk.ref_columns)
+            ));
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused {
+            reason: format!(
+                "restore refused, nothing was changed: an earlier restore that kept dependent tables stopped after its swap and before it pointed their foreign keys at the restored tables, and {} cannot be removed until they are:\n  {}\nthen restore again",
+                self.old,
+                found.join("\n  ")
+            ),
+        })
     }
 
     async fn in_shadow(&mut self, table: &str) -> Result<bool> {
