@@ -16,6 +16,7 @@ pub mod dialect;
 pub mod digest;
 pub mod fault;
 pub mod guard;
+pub mod interrupt;
 pub mod progress;
 pub mod restore;
 pub mod schema;

@@ -645,6 +645,8 @@ pub async fn restore_checked(
         Ok(v) => v,
         Err(e) => return Err(roll_back(restorer, ran, e).await),
     };
+    // From the commit until secrets.conf is in place, a stop is held off.
+    let _held = crate::interrupt::hold();
     progress.step("committing");
     if let Err(e) = restorer.commit().await {
         if matches!(e, Error::AfterCommit { .. } | Error::CommitUnknown { .. }) {

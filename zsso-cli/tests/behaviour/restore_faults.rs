@@ -420,9 +420,71 @@ fn sigkill_into_a_new_file(kind: Kind) {
     zsso_ok(&["verify", s(&bundle), "--db", &url, "--secrets", s(&secrets)]);
 }
 
+/// SIGINT or SIGTERM before the commit ends the run at once, as without a handler (130,
+/// 143), with the target and secrets.conf as they were; from the commit until secrets.conf is
+/// in place (MySQL: from the swap), the run goes on to its end and then exits with that code,
+/// leaving the bundle's rows and its secrets.conf.
+fn interrupted(kind: Kind) {
+    let Some(su) = setup(kind, "rint") else {
+        return;
+    };
+    let (mut from, mut to) = ((&su.b, &su.state_b), (&su.a, &su.state_a));
+    let mut points = vec![("restore.checked_load", false)];
+    if kind == Kind::Mysql {
+        points.push(("restore.swap", true));
+    }
+    points.extend([("restore.committed", true), ("restore.bak", true)]);
+    for (point, held) in points {
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            let what = format!("{kind:?}, SIG{signal} at {point}");
+            let old = su.fresh_secrets();
+            let p = zsso_paused(&su.args(to.0), point, su.dir.path());
+            let pid = p.child.id().to_string();
+            let sent = std::process::Command::new("kill")
+                .args([&format!("-{signal}"), &pid])
+                .status()
+                .unwrap();
+            assert!(sent.success(), "{what}");
+            let o = if held {
+                // The run waits for the held steps: it is still paused.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                p.resume()
+            } else {
+                p.finish()
+            };
+            assert_eq!(o.code(), code, "{what}: {o:?}");
+            assert!(
+                o.stderr.ends_with("zsso: interrupted\n"),
+                "{what}: {}",
+                o.stderr
+            );
+            let waited = o
+                .stderr
+                .contains("zsso: interrupted during the commit: finishing it");
+            assert_eq!(waited, held, "{what}: {}", o.stderr);
+            if held {
+                assert!(o.stdout.starts_with("restored 7 tables"), "{what}: {o:?}");
+                assert_eq!(su.target.state(), *to.1, "{what}");
+                assert_eq!(
+                    su.secrets_now(),
+                    std::fs::read_to_string(fixture_secrets()).unwrap(),
+                    "{what}"
+                );
+                std::mem::swap(&mut from, &mut to);
+            } else {
+                assert_eq!(su.target.state(), *from.1, "{what}");
+                assert_eq!(su.secrets_now(), old, "{what}");
+            }
+            su.next_run_cleans_up(to.0, to.1, &old, &what);
+            std::mem::swap(&mut from, &mut to);
+        }
+    }
+}
+
 per_backend!(sigkill_at_every_step);
 per_backend!(sigkill_into_a_new_file: sqlite = Sqlite);
 per_backend!(disk_fills: sqlite = Sqlite, postgres = Postgres);
 per_backend!(connection_killed: postgres = Postgres, mysql = Mysql);
 per_backend!(failure_before_commit);
 per_backend!(dump_changed_after_the_check);
+per_backend!(interrupted);
