@@ -224,6 +224,25 @@ impl Error {
     pub fn connection_lost(&self) -> bool {
         matches!(self, Error::Database { source, .. } if source.is::<ConnectionLost>())
     }
+
+    /// The same error as a connection that could not be made, not one that broke: for a
+    /// failure to connect, whose driver error (such as `Connection refused`) says the rest.
+    pub fn never_connected(self) -> Self {
+        match self {
+            Error::Database {
+                backend,
+                context,
+                source,
+            } => Error::Database {
+                backend,
+                context,
+                source: source
+                    .downcast::<ConnectionLost>()
+                    .map_or_else(|other| other, |lost| lost.0),
+            },
+            other => other,
+        }
+    }
 }
 
 /// The source of an [`Error::Database`] whose connection broke (closed by the server, killed,
@@ -283,6 +302,39 @@ pub fn mask_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_to_connect_is_not_named_a_lost_connection() {
+        let io = || -> BoxError {
+            Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+        };
+        let lost = Error::Database {
+            backend: "mysql",
+            context: "connecting to mysql://u@h:1/x".into(),
+            source: Box::new(ConnectionLost(io())),
+        };
+        assert!(lost.connection_lost());
+        assert_eq!(
+            chain(&lost),
+            "mysql: connecting to mysql://u@h:1/x: the connection to the server was lost (connection refused)"
+        );
+        let never = lost.never_connected();
+        assert!(!never.connection_lost());
+        assert_eq!(
+            chain(&never),
+            "mysql: connecting to mysql://u@h:1/x: connection refused"
+        );
+        // Any other error is left as it is.
+        let refused = Error::Database {
+            backend: "mysql",
+            context: "reading".into(),
+            source: io(),
+        };
+        assert_eq!(
+            chain(&refused.never_connected()),
+            "mysql: reading: connection refused"
+        );
+    }
 
     #[test]
     fn urls_are_masked_before_the_at_and_in_a_password_parameter() {

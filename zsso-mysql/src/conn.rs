@@ -110,7 +110,7 @@ impl MysqlLocation {
     pub(crate) async fn connect(&self) -> Result<MySqlConnection> {
         let mut conn = MySqlConnection::connect_with(&self.options)
             .await
-            .map_err(|e| db(format!("connecting to {}", self.describe()), e))?;
+            .map_err(|e| db(format!("connecting to {}", self.describe()), e).never_connected())?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(session_sql()))
             .execute(&mut conn)
             .await

@@ -151,7 +151,7 @@ impl PgLocation {
     pub(crate) async fn connect(&self) -> Result<PgConnection> {
         let mut conn = PgConnection::connect_with(&self.options)
             .await
-            .map_err(|e| db(format!("connecting to {}", self.describe()), e))?;
+            .map_err(|e| db(format!("connecting to {}", self.describe()), e).never_connected())?;
         let mut sql = String::new();
         for (k, v) in SESSION_SETTINGS {
             sql.push_str(&format!("SET {k} = {v}; "));
