@@ -1,4 +1,4 @@
-//! Every kind of value from pitfalls.md that SQLite can hold, in tables of the SSO set,
+//! Every kind of value that dump tools are known to lose and SQLite can hold, in tables of the SSO set,
 //! survives with the same bytes and the same storage type.
 
 mod common;

@@ -505,13 +505,13 @@ pub async fn restore_checked(
             .collect();
         if !options.keep_dependents {
             let hint = if restorer.capabilities().detach_dependents {
-                "restore with --keep-dependents to drop and recreate their foreign keys around the restore (their rows stay), or"
+                "Restore with --keep-dependents to drop and recreate their foreign keys around the restore (their rows stay), or drop"
             } else {
-                ""
+                "Drop"
             };
             return Err(Error::Refused {
                 reason: format!(
-                    "restore refused, nothing was changed: tables outside the restored set depend on it ({}); replacing the SSO tables would break or delete their rows. {hint} drop those foreign keys, or back up and move those tables first",
+                    "restore refused, nothing was changed: tables outside the restored set depend on it ({}); replacing the SSO tables would break or delete their rows. {hint} those foreign keys, or back up and move those tables first",
                     list.join(", ")
                 ),
             });
