@@ -191,11 +191,17 @@ pub fn tokens_of(sql: &str, cfg: LexerConfig) -> Result<Vec<Token>> {
     }
 }
 
-/// A file read a few blocks ahead on a thread of its own, which hashes and counts every
-/// byte, so that the reader's own work and the hashing run on two cores.
+/// A file read in blocks whose every byte is counted and hashed on a thread of its own:
+/// the reader's work (the file's reads included) and the hashing run on two cores. Each
+/// block is shared with the hashing thread, not copied, and at most [`HASHED_AHEAD`] wait for
+/// it, so memory does not grow with the file.
 pub struct HashingReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Block>>,
-    block: Vec<u8>,
+    file: std::fs::File,
+    /// The blocks for the hashing thread, until the end of the file closes the channel.
+    hash: Option<std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>>,
+    /// The hashing thread's SHA-256, in hex, once the channel is closed.
+    digest: std::sync::mpsc::Receiver<String>,
+    block: std::sync::Arc<Vec<u8>>,
     at: usize,
     bytes: u64,
     sha256: Option<String>,
@@ -210,48 +216,31 @@ impl std::fmt::Debug for HashingReader {
     }
 }
 
-/// What the reading thread sends.
-enum Block {
-    /// The next bytes of the file.
-    Data(Vec<u8>),
-    /// The end of the file, with the SHA-256 of all of it.
-    End(String),
-}
-
-/// The size of the blocks read ahead, of which two wait at most.
+/// The size of the blocks read.
 const HASHED_BLOCK: usize = 1 << 20;
 
+/// How many blocks wait for the hashing thread at most; the reader waits for it beyond.
+const HASHED_AHEAD: usize = 2;
+
 impl HashingReader {
-    /// Starts reading `file`.
-    pub fn new(mut file: std::fs::File) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+    /// Starts reading `file`, with a thread to hash it.
+    pub fn new(file: std::fs::File) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(HASHED_AHEAD);
+        let (digest_tx, digest) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("zsso-hash".into())
             .spawn(move || {
                 let mut hasher = Sha256::new();
-                loop {
-                    let mut block = vec![0; HASHED_BLOCK];
-                    let n = match read_full(&mut file, &mut block) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    if n == 0 {
-                        let _ = tx.send(Ok(Block::End(hex::encode(hasher.finalize()))));
-                        return;
-                    }
-                    block.truncate(n);
-                    hasher.update(&block);
-                    if tx.send(Ok(Block::Data(block))).is_err() {
-                        return;
-                    }
+                for block in rx {
+                    hasher.update(block.as_slice());
                 }
+                let _ = digest_tx.send(hex::encode(hasher.finalize()));
             })?;
         Ok(Self {
-            rx,
-            block: Vec::new(),
+            file,
+            hash: Some(tx),
+            digest,
+            block: std::sync::Arc::new(Vec::new()),
             at: 0,
             bytes: 0,
             sha256: None,
@@ -268,36 +257,37 @@ impl HashingReader {
     pub fn sha256_hex(&self) -> Option<String> {
         self.sha256.clone()
     }
-}
 
-/// Fills `buf` as far as the file goes; the bytes read.
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    /// Reads the next block and hands it to the hashing thread; at the end of the file, waits
+    /// for the hash.
+    fn next_block(&mut self) -> std::io::Result<()> {
+        let stopped = || std::io::Error::other("the thread hashing the file stopped");
+        // Read into spare capacity: nothing is zeroed first.
+        let mut block = Vec::with_capacity(HASHED_BLOCK);
+        (&mut self.file)
+            .take(HASHED_BLOCK as u64)
+            .read_to_end(&mut block)?;
+        if block.is_empty() {
+            // Closing the channel ends the thread's loop.
+            self.hash = None;
+            self.sha256 = Some(self.digest.recv().map_err(|_| stopped())?);
+            self.block = std::sync::Arc::new(Vec::new());
+        } else {
+            let block = std::sync::Arc::new(block);
+            let tx = self.hash.as_ref().ok_or_else(stopped)?;
+            tx.send(std::sync::Arc::clone(&block))
+                .map_err(|_| stopped())?;
+            self.block = block;
         }
+        self.at = 0;
+        Ok(())
     }
-    Ok(n)
 }
 
 impl BufRead for HashingReader {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.at == self.block.len() && self.sha256.is_none() {
-            match self.rx.recv() {
-                Ok(Ok(Block::Data(block))) => {
-                    self.block = block;
-                    self.at = 0;
-                }
-                Ok(Ok(Block::End(sha))) => self.sha256 = Some(sha),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    return Err(std::io::Error::other("the thread reading the file stopped"));
-                }
-            }
+            self.next_block()?;
         }
         Ok(&self.block[self.at..])
     }
