@@ -457,10 +457,11 @@ async fn a_kept_key_left_on_the_replaced_tables_by_an_interrupted_restore_is_nam
     let bundle = tmp.path().join("b");
     backup(&src, &bundle).await;
     // What a restore with a kept dependent leaves when it stops right after its swap: the
-    // replaced tables in zsso_old_<db>, and the dependent's key on them.
+    // replaced tables in zsso_old_<db>, and the dependent's key on them (beside a unique key
+    // of the same name, which information_schema lists under that name too).
     let old = format!("zsso_old_{}", dst.name);
     dst.sql(&format!(
-        "CREATE TABLE app_audit (id int PRIMARY KEY, user_id int) ENGINE=InnoDB;
+        "CREATE TABLE app_audit (id int PRIMARY KEY, user_id int, UNIQUE KEY app_audit_user_fk (user_id, id)) ENGINE=InnoDB;
          INSERT INTO app_audit VALUES (1, 1), (2, 999);
          CREATE DATABASE `{old}`;
          CREATE TABLE `{old}`.zato_sso_user LIKE zato_sso_user;
@@ -475,7 +476,8 @@ async fn a_kept_key_left_on_the_replaced_tables_by_an_interrupted_restore_is_nam
     };
     let fix = format!(
         "SET foreign_key_checks = 0; ALTER TABLE `{db}`.`app_audit` DROP FOREIGN KEY `app_audit_user_fk`; \
-         ALTER TABLE `{db}`.`app_audit` ADD CONSTRAINT `app_audit_user_fk` FOREIGN KEY (`user_id`) REFERENCES `{db}`.`zato_sso_user` (`id`) ON DELETE CASCADE ON UPDATE RESTRICT",
+         ALTER TABLE `{db}`.`app_audit` ADD CONSTRAINT `app_audit_user_fk` FOREIGN KEY (`user_id`) REFERENCES `{db}`.`zato_sso_user` (`id`) ON DELETE CASCADE ON UPDATE RESTRICT; \
+         SET foreign_key_checks = 1",
         db = dst.name
     );
     let e = zsso::restore_url_with(&bundle, &dst.url, None, &keep, &Silent)

@@ -286,7 +286,8 @@ impl MysqlRestorer {
             let what = format!("foreign key {name} of {schema}.{table}");
             let cols = sqlx::query(
                 "SELECT CAST(COLUMN_NAME AS CHAR), CAST(REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ? ORDER BY ORDINAL_POSITION",
+                 WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ? \
+                 AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY ORDINAL_POSITION",
             )
             .bind(&schema)
             .bind(&table)
@@ -320,7 +321,7 @@ impl MysqlRestorer {
             };
             found.push(format!(
                 "{what} points at the replaced {}.{parent}; point it at the restored {live}.{parent}{orphans}: \
-                 `SET foreign_key_checks = 0; ALTER TABLE {child} DROP FOREIGN KEY {}; ALTER TABLE {child} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {restored} ({}) ON DELETE {on_delete} ON UPDATE {on_update}`",
+                 `SET foreign_key_checks = 0; ALTER TABLE {child} DROP FOREIGN KEY {}; ALTER TABLE {child} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {restored} ({}) ON DELETE {on_delete} ON UPDATE {on_update}; SET foreign_key_checks = 1`",
                 self.old,
                 q(&name),
                 q(&name),
@@ -465,7 +466,8 @@ impl Restorer for MysqlRestorer {
         let constraint = d.constraint.clone().unwrap_or_default();
         let cols = sqlx::query(
             "SELECT CAST(COLUMN_NAME AS CHAR), CAST(REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ? ORDER BY ORDINAL_POSITION",
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ? \
+             AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY ORDINAL_POSITION",
         )
         .bind(&schema)
         .bind(&table)
