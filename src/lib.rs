@@ -334,6 +334,8 @@ pub async fn restore_at(
                     e,
                 )
             })?;
+        // A stop by SIGINT or SIGTERM ends the process without destructors.
+        let _removed = zsso_core::interrupt::remove_on_stop(tmp.path());
         let out = tmp.path().join("bundle");
         let (plan, converted) = cross::convert_bundle(&cross, &out, progress).await?;
         let source = restore::RestoreSource::open(&converted.bundle)?;

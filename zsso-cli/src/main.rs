@@ -16,12 +16,12 @@ async fn main() -> ExitCode {
     stop_on_signals();
     let cli = Cli::parse();
     let json = cli.json();
-    let code = match run(cli).await {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Differs) => ExitCode::from(1),
+    let code: u8 = match run(cli).await {
+        Ok(Outcome::Ok) => 0,
+        Ok(Outcome::Differs) => 1,
         Err(e) => {
             report_error(&e, json);
-            ExitCode::from(exit_code(&e))
+            exit_code(&e)
         }
     };
     if stdout_failed() {
@@ -29,10 +29,11 @@ async fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     match STOPPED.load(Ordering::SeqCst) {
-        0 => code,
+        0 => ExitCode::from(code),
         signal => {
             eprintln!("zsso: interrupted");
-            ExitCode::from(signal)
+            // A run that failed after its commit says so by its own code, not the signal's.
+            ExitCode::from(if code == 0 { signal } else { code })
         }
     }
 }
@@ -61,9 +62,13 @@ fn stop_on_signals() {
             _ = term.recv() => 143,
         };
         STOPPED.store(code, Ordering::SeqCst);
-        if !zsso::interrupt::held() {
+        // Decided under the restore's own lock: a commit cannot start between the look and
+        // the exit.
+        if zsso::interrupt::stop_unless_held(|| {
             eprintln!("zsso: interrupted");
             std::process::exit(i32::from(code));
+        }) {
+            return;
         }
         eprintln!(
             "zsso: interrupted during the commit: finishing it and the installation of secrets.conf first"

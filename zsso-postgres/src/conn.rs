@@ -94,10 +94,13 @@ impl PgLocation {
         } else {
             format!("{base}?{}", rest.join("&"))
         };
-        let options = PgConnectOptions::from_str(&driver_url)
+        let mut options = PgConnectOptions::from_str(&driver_url)
             .map_err(|e| invalid(&e.to_string()))?
-            .application_name("zsso")
             .disable_statement_logging();
+        // The URL's own application_name is kept; without one, the server's views say zsso.
+        if !rest.iter().any(|p| p.starts_with("application_name=")) {
+            options = options.application_name("zsso");
+        }
         Ok(Self { options, schema })
     }
 
@@ -186,6 +189,10 @@ mod tests {
         assert!(!format!("{l:?}").contains("s3cret"));
         let l = PgLocation::parse("postgresql://postgres@127.0.0.1/test").unwrap();
         assert_eq!(l.schema(), "public");
+        assert_eq!(l.options.get_application_name(), Some("zsso"));
+        let l = PgLocation::parse("postgresql://postgres@127.0.0.1/test?application_name=nightly")
+            .unwrap();
+        assert_eq!(l.options.get_application_name(), Some("nightly"));
         assert_eq!(
             zsso_core::error::mask_url("postgres://u:pw@h/d"),
             "postgres://u:***@h/d"
