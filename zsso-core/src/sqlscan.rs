@@ -193,7 +193,7 @@ pub fn tokens_of(sql: &str, cfg: LexerConfig) -> Result<Vec<Token>> {
 
 /// A file read in blocks whose every byte is counted and hashed on a thread of its own:
 /// the reader's work (the file's reads included) and the hashing run on two cores. Each
-/// block is shared with the hashing thread, not copied, and at most [`HASHED_AHEAD`] wait for
+/// block is shared with the hashing thread, not copied, and at most two wait for
 /// it, so memory does not grow with the file.
 pub struct HashingReader {
     file: std::fs::File,
