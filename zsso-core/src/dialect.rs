@@ -112,15 +112,10 @@ pub trait Dialect: Send + Sync {
         )
     }
 
-    /// `SELECT what FROM table c` for the rows of `table` whose non-null key in `fk` has no
-    /// parent row in `parent`; both tables are given as SQL (quoted, qualified where needed).
-    fn select_without_parent(
-        &self,
-        what: &str,
-        table: &str,
-        fk: &ForeignKey,
-        parent: &str,
-    ) -> String {
+    /// The conditions of a foreign-key check between a child aliased `c` and a parent
+    /// aliased `p`: that every key column of the child is not null, and that the parent's
+    /// referenced columns equal them (each list joined by `AND`).
+    fn key_conditions(&self, fk: &ForeignKey) -> (String, String) {
         let q = |s: &str| self.quote_ident(s);
         let not_null: Vec<String> = fk
             .columns
@@ -133,10 +128,21 @@ pub trait Dialect: Send + Sync {
             .zip(&fk.ref_columns)
             .map(|(k, r)| format!("p.{} = c.{}", q(r), q(k)))
             .collect();
+        (not_null.join(" AND "), joined.join(" AND "))
+    }
+
+    /// `SELECT what FROM table c` for the rows of `table` whose non-null key in `fk` has no
+    /// parent row in `parent`; both tables are given as SQL (quoted, qualified where needed).
+    fn select_without_parent(
+        &self,
+        what: &str,
+        table: &str,
+        fk: &ForeignKey,
+        parent: &str,
+    ) -> String {
+        let (not_null, joined) = self.key_conditions(fk);
         format!(
-            "SELECT {what} FROM {table} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
-            not_null.join(" AND "),
-            joined.join(" AND ")
+            "SELECT {what} FROM {table} c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {joined})"
         )
     }
 
